@@ -1,0 +1,7 @@
+"""``python -m emotion_classification``: the command-line entry point."""
+
+import sys
+
+from emotion_classification.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""Model architectures: the original study's CNN (for comparison) and the project's default.
+
+Every model takes ``(N, 48, 48, channels)`` raw pixel values 0..255 (rescaling is inside the
+model) and returns softmax probabilities over :data:`~emotion_classification.data.CLASS_NAMES`.
+The output layer always computes in float32 so mixed-precision training stays stable.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX
+
+NUM_CLASSES = len(CLASS_NAMES)
+#: FER2013 pixel statistics (train folder): centring the input speeds up early training.
+PIXEL_MEAN = 129.4
+PIXEL_STD = 65.0
+
+
+def seed_cnn(channels: int = 3, dropout: float = 0.25) -> keras.Model:
+    """The original study's CNN (about 7.8 M parameters), as in its plot_model diagram.
+
+    Three blocks of two 3x3 convolutions (32/64, 64/128, 128/256 filters; the first of each
+    pair unpadded), batch norm, 2x2 max pooling and dropout, then dense layers
+    1024-512-256-128-64-32 with batch norm and dropout, softmax over 7. The study fed RGB
+    (``channels=3``) images scaled to 0..1; here the 1/255 scaling sits inside the model.
+    """
+    inputs = keras.Input((IMAGE_SIZE_PX, IMAGE_SIZE_PX, channels), name="pixels")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for first, second in ((32, 64), (64, 128), (128, 256)):
+        x = layers.Conv2D(first, 3, activation="relu", padding="valid")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Conv2D(second, 3, activation="relu", padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.Dropout(dropout)(x)
+    x = layers.Flatten()(x)
+    for units in (1024, 512, 256, 128, 64, 32):
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed_cnn")
+
+
+def conv_bn_relu(x, filters: int, name: str):
+    """3x3 convolution without bias, batch norm, ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def emotion_cnn(widths: tuple[int, ...] = (64, 128, 256, 512), convs_per_block: int = 2,
+                dropout: float = 0.4, head_units: int = 256, weight_decay: float = 0.0,
+                name: str = "emotion_cnn") -> keras.Model:
+    """The project's default model: VGG-style blocks, global pooling and a small head.
+
+    Four blocks of ``convs_per_block`` 3x3 conv-BN-ReLU layers halve the 48x48 face to 3x3;
+    global average pooling keeps the parameter count low (about 4.9 M at the defaults, under
+    20 MB on disk), then one dense layer and softmax. Input: raw grayscale 0..255.
+    """
+    inputs = keras.Input((IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), name="pixels")
+    x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs)
+    for block, filters in enumerate(widths, start=1):
+        for conv in range(1, convs_per_block + 1):
+            x = conv_bn_relu(x, filters, name=f"block{block}_{conv}")
+        x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+        x = layers.Dropout(dropout * block / len(widths) / 2, name=f"block{block}_drop")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(head_units, use_bias=False, name="head_dense")(x)
+    x = layers.BatchNormalization(name="head_bn")(x)
+    x = layers.Activation("relu", name="head_relu")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_model(name: str, **kwargs) -> keras.Model:
+    """A model by name: ``emotion_cnn`` (default) or ``seed_cnn``."""
+    builders = {"emotion_cnn": emotion_cnn, "seed_cnn": seed_cnn}
+    if name not in builders:
+        raise ValueError(f"unknown model {name!r}: use one of {', '.join(builders)}")
+    return builders[name](**kwargs)

@@ -1,0 +1,367 @@
+"""Training: one code path for ``python -m emotion_classification train`` and notebook 03.
+
+Every hyperparameter lives in :class:`TrainConfig`; the notebook's first cell overrides
+fields and the run records the whole config beside the model. Validation is a stratified
+split of the train folder: the test folder is never read here (``load_fer2013`` is asked
+for the train split only), so early stopping and the learning-rate schedule cannot see it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emotion_classification.data import (
+    CLASS_NAMES,
+    IMAGE_SIZE_PX,
+    Split,
+    load_fer2013,
+    project_root,
+    small_subset,
+    train_val_split,
+)
+
+
+@dataclass
+class TrainConfig:
+    """All hyperparameters of a training run (units in the names)."""
+
+    model: str = "emotion_cnn"
+    widths: tuple[int, ...] = (48, 96, 192, 384)
+    convs_per_block: int = 2
+    dropout: float = 0.4
+    head_units: int = 256
+    channels: int = 1  # 3 = the original study's RGB copies of the gray image
+    augmentation: str = "default"
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adamw"  # adamw or adam (the original study's)
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    schedule: str = "cosine"  # cosine, or plateau (ReduceLROnPlateau, the original study's)
+    label_smoothing: float = 0.1
+    class_weighting: str = "sqrt"  # none, sqrt (1/sqrt(count)) or balanced (1/count)
+    early_stopping_patience: int = 12
+    val_fraction: float = 0.1
+    seed: int = 42
+    precision: str = "auto"  # auto, mixed_bfloat16, mixed_float16 or float32
+    jit_compile: bool = False
+    small_per_class: int = 0  # >0: small-data mode, this many train images per class
+    data_dir: str | None = None
+    run_dir: str = "runs/emotion_cnn"
+    model_path: str = "models/emotion_cnn.keras"
+    figure_dir: str = "reports/figures"
+    verbose: int = 2
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has AVX512-BF16 or AMX-BF16 (bf16 then about doubles speed)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(requested: str) -> str:
+    """Resolve ``auto``: bf16 on a GPU or a bf16 CPU, float32 elsewhere."""
+    if requested != "auto":
+        return requested
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return "mixed_bfloat16"
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        if jax.default_backend() == "gpu":
+            return "mixed_bfloat16"
+    return "mixed_bfloat16" if cpu_supports_bf16() else "float32"
+
+
+def distribution_scope():
+    """A ``tf.distribute`` scope (mirrored over several GPUs) or a no-op on other backends."""
+    import contextlib
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    return strategy.scope()
+
+
+def hardware_description() -> str:
+    """CPU model and core count, plus GPUs where TensorFlow sees any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores" + (", bf16" if cpu_supports_bf16() else "")
+
+
+def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
+    """Per-class loss weights, normalised so the average training sample weighs 1.
+
+    ``sqrt`` (1/sqrt(count)) lifts disgust about 4x against happy without the accuracy cost
+    of full ``balanced`` (1/count) weighting.
+    """
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(np.float64)
+    if mode == "none":
+        weights = np.ones_like(counts)
+    elif mode == "sqrt":
+        weights = 1.0 / np.sqrt(np.maximum(counts, 1))
+    elif mode == "balanced":
+        weights = 1.0 / np.maximum(counts, 1)
+    else:
+        raise ValueError(f"unknown class_weighting {mode!r}: use none, sqrt or balanced")
+    return weights / (weights[labels].mean() if len(labels) else 1.0)
+
+
+def to_model_input(images: np.ndarray, channels: int = 1) -> np.ndarray:
+    """uint8 ``(N, 48, 48, 1)`` to float32 0..255, repeated to 3 channels for RGB models."""
+    x = images.astype(np.float32)
+    return np.repeat(x, 3, axis=-1) if channels == 3 else x
+
+
+def build_model_from_config(config: TrainConfig):
+    """The (float32 or mixed) model the config describes, without augmentation."""
+    from emotion_classification.models import emotion_cnn, seed_cnn
+
+    if config.model == "seed_cnn":
+        return seed_cnn(channels=config.channels)
+    if config.model == "emotion_cnn":
+        return emotion_cnn(widths=tuple(config.widths), convs_per_block=config.convs_per_block,
+                           dropout=config.dropout, head_units=config.head_units)
+    raise ValueError(f"unknown model {config.model!r}: use emotion_cnn or seed_cnn")
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """Warm-up then cosine decay to zero, or a constant rate for ReduceLROnPlateau."""
+    import keras
+
+    if config.schedule == "plateau":
+        return config.learning_rate
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup else config.learning_rate,
+        decay_steps=total - warmup, warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    rate = learning_rate(config, steps_per_epoch)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}: use adamw or adam")
+
+
+def build_training_model(config: TrainConfig, steps_per_epoch: int):
+    """Augmentation layers + model, compiled; returns ``(train_model, model)``."""
+    import keras
+
+    from emotion_classification.augmentation import build_augmentation
+
+    model = build_model_from_config(config)
+    inputs = keras.Input(model.input_shape[1:], name="pixels")
+    train_model = keras.Model(inputs, model(build_augmentation(config.augmentation,
+                                                               config.seed)(inputs)),
+                              name=f"{model.name}_training")
+    train_model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"], jit_compile=config.jit_compile)
+    return train_model, model
+
+
+def load_training_data(config: TrainConfig) -> tuple[Split, Split]:
+    """Train and validation splits from the train folder only (small-data mode if asked)."""
+    train = load_fer2013(config.data_dir, splits=("train",))["train"]
+    train, val = train_val_split(train, config.val_fraction, config.seed)
+    if config.small_per_class:
+        train = small_subset(train, config.small_per_class, config.seed)
+        val = small_subset(val, max(2, config.small_per_class // 4), config.seed)
+    return train, val
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """Relative paths are relative to the project root, wherever the caller runs."""
+    path = Path(path)
+    return path if path.is_absolute() else project_root() / path
+
+
+def make_callbacks(config: TrainConfig, run_dir: Path) -> list:
+    import keras
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_accuracy",
+                                        save_best_only=True),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+                                      restore_best_weights=True),
+    ]
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2,
+                                                           patience=2))
+    return callbacks
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
+
+
+def float32_copy(model, config: TrainConfig):
+    """Rebuild the model in float32 and copy the weights, so inference needs no bf16."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+    clean = build_model_from_config(config)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
+def train(config: TrainConfig | None = None, **overrides) -> dict:
+    """Train a model as configured, save it with its JSON record, and return that record.
+
+    Resumes from ``run_dir/backup`` after an interruption. Writes ``history.csv`` and
+    ``best.keras`` in ``run_dir``, the model to ``model_path`` (float32) with a ``.json``
+    beside it, and the learning curves to ``figure_dir``.
+    """
+    import keras
+
+    from emotion_classification.plots import plot_learning_curves
+
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    keras.utils.set_random_seed(config.seed)
+    precision = choose_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    run_dir = resolve(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+
+    train_split, val_split = load_training_data(config)
+    x_train = to_model_input(train_split.images, config.channels)
+    x_val = to_model_input(val_split.images, config.channels)
+    weights = class_weights(train_split.labels, config.class_weighting)
+    steps_per_epoch = int(np.ceil(len(train_split) / config.batch_size))
+    with distribution_scope():
+        train_model, model = build_training_model(config, steps_per_epoch)
+    print(f"training {model.name} ({model.count_params():,} parameters, {precision}) on "
+          f"{len(train_split)} images, validating on {len(val_split)}; backend "
+          f"{keras.backend.backend()}; {hardware_description()}", flush=True)
+
+    started = time.time()
+    history = train_model.fit(
+        x_train, one_hot(train_split.labels), sample_weight=weights[train_split.labels],
+        validation_data=(x_val, one_hot(val_split.labels)), batch_size=config.batch_size,
+        epochs=config.epochs, shuffle=True, callbacks=make_callbacks(config, run_dir),
+        verbose=config.verbose)
+    wall_time_s = time.time() - started
+
+    model = float32_copy(model, config)
+    val_probs = model.predict(x_val, batch_size=512, verbose=0)
+    val_accuracy = float(np.mean(val_probs.argmax(1) == val_split.labels))
+    record = {
+        "class_names": list(CLASS_NAMES),
+        "input": {"shape": [IMAGE_SIZE_PX, IMAGE_SIZE_PX, config.channels], "dtype": "float32",
+                  "range": [0, 255], "color": "grayscale" if config.channels == 1
+                  else "grayscale repeated to RGB"},
+        "model": model.name, "parameters": int(model.count_params()),
+        "config": config.to_dict(), "precision": precision, "backend": keras.backend.backend(),
+        "epochs_run": len(history.history.get("loss", [])),
+        "wall_time_s": round(wall_time_s, 1), "hardware": hardware_description(),
+        "data": {"train": len(train_split), "validation": len(val_split),
+                 "small_per_class": config.small_per_class},
+        "validation": {"accuracy": round(val_accuracy, 4)},
+        "command": reproduce_command(config),
+    }
+    save_model_with_record(model, record, resolve(config.model_path))
+    history_csv = run_dir / "history.csv"
+    if history_csv.is_file():
+        plot_learning_curves(history_csv, resolve(config.figure_dir) / "learning_curves.png")
+    return record
+
+
+def save_model_with_record(model, record: dict, model_path: Path) -> None:
+    """Write ``model.keras`` and ``model.json`` atomically (temp file, then rename)."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = model_path.with_name(f".tmp-{model_path.name}")
+    model.save(tmp_model)
+    os.replace(tmp_model, model_path)
+    write_json(model_path.with_suffix(".json"), record)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write JSON atomically."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def reproduce_command(config: TrainConfig) -> str:
+    """The CLI command that trains this config again."""
+    default = TrainConfig()
+    args = ["python", "-m", "emotion_classification", "train"]
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if item.name in ("verbose", "data_dir") or value == getattr(default, item.name):
+            continue
+        if isinstance(value, tuple | list):
+            value = ",".join(str(v) for v in value)
+        args += [f"--{item.name.replace('_', '-')}", str(value)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def config_from_args(argv: list[str] | None = None) -> TrainConfig:
+    """Parse ``--field value`` flags for every :class:`TrainConfig` field."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m emotion_classification train",
+                                     description="Train an emotion CNN on the FER2013 train folder.")
+    defaults = TrainConfig()
+    for item in dataclasses.fields(TrainConfig):
+        default = getattr(defaults, item.name)
+        kind = {int: int, float: float, bool: lambda s: s.lower() in ("1", "true", "yes")}.get(
+            type(default), str)
+        if isinstance(default, tuple):
+            kind = lambda s: tuple(int(v) for v in s.split(","))  # noqa: E731
+        parser.add_argument(f"--{item.name.replace('_', '-')}", type=kind, default=default,
+                            help=f"default: {default}")
+    return TrainConfig(**vars(parser.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = config_from_args(argv)
+    record = train(config)
+    print(json.dumps({k: record[k] for k in ("epochs_run", "wall_time_s", "validation")}))
+    print(f"saved {resolve(config.model_path)}", file=sys.stderr)
+    return 0
