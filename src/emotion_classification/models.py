@@ -84,3 +84,58 @@ def build_model(name: str, **kwargs) -> keras.Model:
     if name not in builders:
         raise ValueError(f"unknown model {name!r}: use one of {', '.join(builders)}")
     return builders[name](**kwargs)
+
+
+DEFAULT_MODEL_PATH = "models/emotion_cnn.keras"
+
+
+class ModelFileError(ValueError):
+    """A model file or its JSON record is missing or unusable."""
+
+
+def load_model_and_record(path: str | None = None) -> tuple[keras.Model, dict]:
+    """Load a ``.keras`` model and the JSON record beside it (``class_names``, calibration...).
+
+    ``path`` defaults to the committed ``models/emotion_cnn.keras``. A missing JSON gives the
+    FER2013 class order and no calibration (temperature 1, no uncertain threshold).
+    """
+    import json
+    from pathlib import Path
+
+    from emotion_classification.data import project_root
+
+    model_path = Path(path) if path else project_root() / DEFAULT_MODEL_PATH
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: model file not found")
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise ModelFileError(f"{model_path}: cannot load Keras model ({error})") from error
+    json_path = model_path.with_suffix(".json")
+    record = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    record.setdefault("class_names", list(CLASS_NAMES))
+    record.setdefault("calibration", {"temperature": 1.0, "uncertain_threshold": 0.0})
+    return model, record
+
+
+def predict_proba(model: keras.Model, images, tta: bool = False,
+                  batch_size: int = 256):
+    """Class probabilities for ``(N, 48, 48, 1)`` images (uint8 or float, 0..255).
+
+    ``tta=True`` averages the prediction of each image and its horizontal mirror
+    (test-time augmentation). Grayscale input is repeated to 3 channels for RGB models.
+    """
+    import numpy as np
+
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    channels = model.input_shape[-1]
+    if channels == 3 and x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    if tta:
+        probs = (probs + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return probs.astype(np.float32)

@@ -1,0 +1,72 @@
+"""Shared fixtures: the FER2013 and shared-photo locations, and a tiny model for fast tests.
+
+Tests that need FER2013 read it from ``$FER2013_DIR`` (default ``data/fer2013``). Where it is
+missing they skip with the reason, unless ``EMOTION_REQUIRE_DATA=1`` (set by CI), which turns
+the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from emotion_classification.data import DatasetNotFoundError, find_dataset_dir, project_root
+
+ROOT = project_root()
+
+
+def missing(reason: str):
+    """Fail when CI requires the data, skip with the reason on a user's machine."""
+    if os.environ.get("EMOTION_REQUIRE_DATA") == "1":
+        pytest.fail(f"{reason} (EMOTION_REQUIRE_DATA=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def fer2013_dir() -> Path:
+    """The FER2013 folder, or a skip (a failure in CI) saying where it was looked for."""
+    try:
+        return find_dataset_dir()
+    except DatasetNotFoundError as error:
+        missing(str(error))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (``$EMOTION_SHARED_DIR`` overrides)."""
+    path = Path(os.environ.get("EMOTION_SHARED_DIR") or ROOT.parent / "shared")
+    if not (path / "data" / "photos").is_dir():
+        missing(f"shared photos not found at {path / 'data' / 'photos'}; "
+                "set EMOTION_SHARED_DIR to the folder holding data/photos and data/videos")
+    return path
+
+
+@pytest.fixture(scope="session")
+def people_jpg(shared_dir) -> Path:
+    return shared_dir / "data" / "photos" / "people.jpg"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """An untrained small emotion_cnn saved with a JSON record, for fast pipeline tests."""
+    from emotion_classification.data import CLASS_NAMES
+    from emotion_classification.models import emotion_cnn
+    from emotion_classification.train import save_model_with_record
+
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model = emotion_cnn(widths=(8, 8, 16, 16), head_units=16, name="tiny")
+    record = {"class_names": list(CLASS_NAMES),
+              "input": {"shape": [48, 48, 1], "dtype": "float32", "range": [0, 255]},
+              "calibration": {"temperature": 1.0, "uncertain_threshold": 0.5}}
+    save_model_with_record(model, record, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def committed_model_path() -> Path:
+    path = ROOT / "models" / "emotion_cnn.keras"
+    if not path.is_file():
+        pytest.fail(f"the committed model {path} is missing")
+    return path
