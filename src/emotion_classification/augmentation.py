@@ -61,3 +61,12 @@ def build_augmentation(name: str, seed: int = 42) -> keras.Sequential:
     if name == "none":
         return keras.Sequential([layers.Identity()], name="no_augmentation")
     raise ValueError(f"unknown augmentation {name!r}: use seed, default, erase or none")
+
+
+def augment_examples(image, count: int, name: str = "seed", seed: int = 0):
+    """``count`` augmented variants of one ``(48, 48, 1)`` image, as uint8 for display."""
+    import numpy as np
+
+    batch = np.repeat(np.asarray(image, np.float32)[None], count, axis=0)
+    variants = build_augmentation(name, seed)(batch, training=True)
+    return np.clip(keras.ops.convert_to_numpy(variants), 0, 255).astype(np.uint8)

@@ -78,3 +78,106 @@ def plot_class_samples(images: np.ndarray, labels: np.ndarray, path=None, seed: 
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def plot_confusion_matrices(labels: np.ndarray, predicted: np.ndarray, path=None):
+    """Seaborn heatmaps of the confusion matrix: counts and row-normalised, side by side."""
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(labels, predicted, labels=range(len(CLASS_NAMES)))
+    normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6))
+    for ax, matrix, fmt, title in ((axes[0], counts, "d", "counts"),
+                                   (axes[1], normalised, ".2f", "row-normalised (recall)")):
+        sns.heatmap(matrix, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax,
+                    xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, square=True)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"Confusion matrix, {title}")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_face_grid(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, index: np.ndarray,
+                   title: str, path=None, rows: int = 2, cols: int = 5):
+    """Faces titled True/Predicted (with probability), green when right, red when wrong."""
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.6 * rows))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), index, strict=False):
+        pred = int(probs[i].argmax())
+        ax.imshow(images[i].squeeze(), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"True: {CLASS_NAMES[labels[i]]}\nPred: {CLASS_NAMES[pred]} "
+                     f"{probs[i, pred]:.0%}", color="green" if pred == labels[i] else "red",
+                     fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_prediction_gallery(images, labels, probs, path=None, seed: int = 0):
+    """The original study's 2x5 gallery of random test images."""
+    rng = np.random.default_rng(seed)
+    index = rng.choice(len(labels), size=min(10, len(labels)), replace=False)
+    return plot_face_grid(images, labels, probs, index, "Random test images", path)
+
+
+def plot_confident_mistakes(images, labels, probs, path=None):
+    """The 10 wrong predictions the model was most sure of."""
+    wrong = np.flatnonzero(probs.argmax(axis=1) != labels)
+    index = wrong[np.argsort(probs[wrong].max(axis=1))[::-1][:10]]
+    return plot_face_grid(images, labels, probs, index, "Most confident mistakes", path)
+
+
+def plot_reliability(before: pd.DataFrame, after: pd.DataFrame, path=None):
+    """Reliability diagrams before and after temperature scaling (bins from evaluate)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, bins, title in ((axes[0], before, "before"), (axes[1], after, "after temperature")):
+        centres = (bins["bin_low"] + bins["bin_high"]) / 2
+        ax.bar(centres, bins["accuracy"].fillna(0), width=1 / len(bins), edgecolor="black",
+               alpha=0.7, label="accuracy")
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+        ax.plot(bins["confidence"], bins["accuracy"], "o-", color="C1", label="bin mean")
+        ax.set_xlabel("top-class probability")
+        ax.set_title(f"Reliability, {title}")
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0].set_ylabel("accuracy")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_augmentation_grid(original: np.ndarray, variants: np.ndarray, path=None, cols: int = 8):
+    """The original face, then its augmented variants, in a grid."""
+    images = [original, *variants]
+    rows = int(np.ceil(len(images) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.7 * rows))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for i, (ax, image) in enumerate(zip(np.ravel(axes), images, strict=False)):
+        ax.imshow(image.squeeze(), cmap="gray", vmin=0, vmax=255)
+        ax.set_title("original" if i == 0 else f"variant {i}", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_class_balance(counts: np.ndarray, weights: np.ndarray, path=None):
+    """Train counts per class before and after loss weighting (count x class weight)."""
+    order = np.argsort(counts)
+    effective = counts * weights
+    y = np.arange(len(CLASS_NAMES))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.barh(y + 0.2, counts[order], height=0.4, label="images (before)")
+    ax.barh(y - 0.2, effective[order], height=0.4, label="weighted share of the loss (after)")
+    ax.set_yticks(y, [CLASS_NAMES[i] for i in order])
+    ax.set_xlabel("images, or image-equivalents of loss weight")
+    ax.set_title(f"Class balance: max/min ratio {counts.max() / counts.min():.1f} before, "
+                 f"{effective.max() / effective.min():.1f} after")
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig

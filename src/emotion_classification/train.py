@@ -15,7 +15,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -307,8 +307,15 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
     save_model_with_record(model, record, resolve(config.model_path))
     history_csv = run_dir / "history.csv"
     if history_csv.is_file():
-        plot_learning_curves(history_csv, resolve(config.figure_dir) / "learning_curves.png")
+        shipped_history = history_path(resolve(config.model_path))
+        shipped_history.write_text(history_csv.read_text())
+        plot_learning_curves(shipped_history, resolve(config.figure_dir) / "learning_curves.png")
     return record
+
+
+def history_path(model_path: Path) -> Path:
+    """The per-epoch history CSV shipped beside a model (``emotion_cnn.history.csv``)."""
+    return model_path.with_suffix(".history.csv")
 
 
 def save_model_with_record(model, record: dict, model_path: Path) -> None:

@@ -1,0 +1,105 @@
+"""Write ``notebooks/06_explanations.ipynb`` from the cells below, without outputs.
+
+The notebook is generated rather than edited by hand so that its JSON stays clean and
+reviewable; the logic lives in :mod:`emotion_classification.explain`. Run it after changing a
+cell, then regenerate the figure with ``python -m emotion_classification notebooks 06``::
+
+    python scripts/make_notebook_06_explanations.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat import v4
+
+NOTEBOOK_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "06_explanations.ipynb"
+
+INTRO = """\
+# 06 · What the model looks at: Grad-CAM
+
+A test accuracy says how often the model is right, not *why*. Grad-CAM (Selvaraju et al.,
+2017) gives a coarse answer for a single image: it takes the last convolutional feature map,
+weights each of its channels by how much the class score rises when that channel rises (the
+mean gradient), and keeps the positive sum. The result, upsampled to 48x48 and scaled to
+0..1, marks the regions whose features pushed the score of the explained class up.
+
+Below, for every class, a few test images with the map of the class the model **predicted**
+drawn over the face (red = strongest). Titles read *true / predicted* with the predicted
+probability, green when right and red when wrong.
+
+Caveats: the last feature map is only 6x6, so a map can say "mouth" or "eyes" but not
+"left corner of the mouth"; and a map shows where evidence came from, not whether that
+evidence is a sensible reason.
+
+All logic lives in `emotion_classification.explain`; parameters (the next cell) can be
+overridden when the notebook is run headless with `emotion_classification.notebooks.run_notebook`."""
+
+PARAMETERS = """\
+# Parameters (overridden by run_notebook; see emotion_classification/notebooks.py)
+DATA_DIR = None  # FER2013 folder; None means $FER2013_DIR, else data/fer2013
+MODEL_PATH = None  # .keras model; None means the committed models/emotion_cnn.keras
+FIGURE_DIR = "reports/figures"  # relative paths start at the project root
+SMALL = False  # True: quick check; an untrained small model if the committed one is missing
+PER_CLASS = 4  # test images shown per class (one row per class)
+SEED = 0  # which test images are picked"""
+
+SETUP = """\
+from emotion_classification.data import load_fer2013
+from emotion_classification.eda import resolve_figure_dir
+from emotion_classification.explain import GRAD_CAM_FIGURE, model_for_notebook, plot_grad_cam_grid
+
+figure_dir = resolve_figure_dir(FIGURE_DIR)
+model, which_model = model_for_notebook(MODEL_PATH, small=SMALL)
+test = load_fer2013(DATA_DIR, splits=("test",))["test"]
+print(which_model)
+print(f"test folder: {len(test):,} images; showing {PER_CLASS} per class")"""
+
+GRID_MD = """\
+## Grad-CAM of the predicted class, per true class"""
+
+GRID = """\
+fig = plot_grad_cam_grid(model, test, per_class=PER_CLASS, path=figure_dir / GRAD_CAM_FIGURE,
+                         seed=SEED)
+print("figure written:", figure_dir / GRAD_CAM_FIGURE)"""
+
+DISCUSSION_MD = """\
+## What the maps show
+
+*To be written after looking at the figure produced by the trained model.* Look at the
+figure above: for each row, note whether the maps concentrate on the eyes, brows and mouth
+or on background, hair and image borders, and whether the wrong predictions (red titles)
+look at different regions from the right ones. With so few images per class these are
+illustrations, not measurements."""
+
+
+def build() -> nbformat.NotebookNode:
+    """The notebook, with the parameters cell tagged for run_notebook."""
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [
+        v4.new_markdown_cell(INTRO),
+        v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        v4.new_code_cell(SETUP),
+        v4.new_markdown_cell(GRID_MD),
+        v4.new_code_cell(GRID),
+        v4.new_markdown_cell(DISCUSSION_MD),
+    ]
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index:02d}"  # stable ids: regenerating gives no diff
+    return nb
+
+
+def main() -> None:
+    nb = build()
+    nbformat.validate(nb)
+    NOTEBOOK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, NOTEBOOK_PATH)
+    print(f"wrote {NOTEBOOK_PATH}")
+
+
+if __name__ == "__main__":
+    main()

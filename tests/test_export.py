@@ -1,0 +1,118 @@
+"""TensorFlow Lite export: both files, their predictions against Keras, errors, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from emotion_classification.data import CLASS_NAMES
+from emotion_classification.export import (
+    ExportError,
+    compare_with_keras,
+    export_tflite,
+    main,
+    tflite_predict,
+)
+from emotion_classification.models import ModelFileError, load_model_and_record, predict_proba
+
+FLOAT_TOLERANCE = 1e-4
+INT8_PROB_TOLERANCE = 0.05
+INT8_MIN_AGREEMENT = 0.8
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_path, tmp_path_factory):
+    return export_tflite(tiny_model_path, tmp_path_factory.mktemp("tflite"))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (37, 48, 48, 1)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def keras_probs(tiny_model_path, images):
+    return predict_proba(load_model_and_record(tiny_model_path)[0], images)
+
+
+def test_export_writes_both_files_and_int8_is_smaller(exported):
+    assert set(exported) == {"float32", "int8"}
+    assert exported["float32"].name == "tiny_float32.tflite"
+    assert all(path.is_file() for path in exported.values())
+    assert exported["int8"].stat().st_size < exported["float32"].stat().st_size
+    assert not list(exported["float32"].parent.glob(".tmp-*"))
+
+
+def test_float32_matches_keras(exported, images, keras_probs):
+    probs = tflite_predict(exported["float32"], images, batch_size=16)  # 16+16+5: resizes
+    assert probs.shape == (len(images), len(CLASS_NAMES))
+    np.testing.assert_allclose(probs, keras_probs, atol=FLOAT_TOLERANCE)
+
+
+def test_int8_agrees_with_keras_on_most_images(exported, images, keras_probs):
+    probs = tflite_predict(exported["int8"], images)
+    assert np.abs(probs - keras_probs).max() < INT8_PROB_TOLERANCE
+    assert np.mean(probs.argmax(1) == keras_probs.argmax(1)) >= INT8_MIN_AGREEMENT
+
+
+def test_comparison_table(tiny_model_path, exported, images):
+    labels = np.arange(len(images)) % len(CLASS_NAMES)
+    table = compare_with_keras(tiny_model_path, exported, images, labels)
+    assert list(table.index) == ["keras", "tflite_float32", "tflite_int8"]
+    assert {"size_mb", "accuracy", "accuracy_diff_points", "top1_agreement",
+            "faces_per_s"} <= set(table.columns)
+    assert table.loc["keras", "accuracy_diff_points"] == 0
+    assert table.loc["tflite_float32", "top1_agreement"] == 1.0
+    assert (table["faces_per_s"] > 0).all()
+
+
+def test_missing_or_broken_model_gives_a_clear_error(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        export_tflite(tmp_path / "missing.keras", tmp_path)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="cannot load"):
+        export_tflite(broken, tmp_path)
+
+
+def test_missing_or_broken_tflite_gives_a_clear_error(tmp_path, images):
+    with pytest.raises(ExportError, match="not found"):
+        tflite_predict(tmp_path / "missing.tflite", images)
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    with pytest.raises(ExportError):
+        tflite_predict(broken, images)
+
+
+def test_cli_bad_model_prints_an_error_not_a_traceback(tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "missing.keras" in err and "Traceback" not in err
+
+
+def fake_fer2013(root, per_class: int = 2) -> None:
+    """A FER2013 folder layout with a few random faces per class."""
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for name in CLASS_NAMES:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (48, 48), np.uint8))
+
+
+def test_cli_check_writes_report(tiny_model_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    fake_fer2013(tmp_path / "fer")
+    report = tmp_path / "export.json"
+    code = main(["--model", str(tiny_model_path), "--out", str(tmp_path / "out"), "--check",
+                 "--data-dir", str(tmp_path / "fer"), "--report", str(report)])
+    assert code == 0
+    assert (tmp_path / "out" / "tiny_int8.tflite").is_file()
+    payload = json.loads(report.read_text())
+    assert [row["format"] for row in payload["results"]] == ["keras", "tflite_float32",
+                                                             "tflite_int8"]
+    assert "tflite_int8" in capsys.readouterr().out
