@@ -121,7 +121,7 @@ def test_large_images_are_downscaled_for_detection_and_boxes_mapped_back():
     faces = detector.detect_batch([big, small, small])
     assert len(fake.calls) == 2  # one call per distinct size; the two small ones together
     (shapes_big, kwargs_big), (shapes_small, kwargs_small) = fake.calls
-    assert shapes_big == [(DETECT_MAX_SIDE_PX * 2 // 3, DETECT_MAX_SIDE_PX, 3)]
+    assert shapes_big == [(round(4000 * DETECT_MAX_SIDE_PX / 6000), DETECT_MAX_SIDE_PX, 3)]
     assert shapes_small == [(300, 400, 3), (300, 400, 3)]
     scale = 6000 / DETECT_MAX_SIDE_PX
     assert faces[0][0].box == (round(10 * scale), round(20 * scale), round(30 * scale),

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emotion_classification.calibration import apply_temperature
+from emotion_classification.data import CLASS_NAMES
 from emotion_classification.detection import (
     CONFIDENT_DETECTION,
     DEFAULT_DETECTOR_THRESHOLD,
@@ -205,17 +206,25 @@ class EmotionRecognizer:
         align: rotate each face so the eyes are level before classifying.
         margin: relative margin around the face box, as the original study's 10%.
         confident_detection: detector confidence below which a face is marked uncertain.
+        model: an already built Keras model to use instead of loading ``model_path``.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None,
                  detector_threshold: float = DEFAULT_DETECTOR_THRESHOLD,
                  min_face_size: int = DEFAULT_MIN_FACE_SIZE_PX, tta: bool = False,
                  align: bool = False, margin: float = DEFAULT_MARGIN,
-                 confident_detection: float = CONFIDENT_DETECTION, batch_size: int = 256):
+                 confident_detection: float = CONFIDENT_DETECTION, batch_size: int = 256,
+                 model=None):
         from emotion_classification.models import DEFAULT_MODEL_PATH, load_model_and_record
 
-        self.model, self.record = load_model_and_record(str(model_path) if model_path else None)
-        self.model_path = str(model_path or DEFAULT_MODEL_PATH)
+        if model is not None:  # already in memory: FER2013 classes, no calibration
+            self.model, self.model_path = model, f"in-memory model {model.name!r}"
+            self.record = {"class_names": list(CLASS_NAMES),
+                           "calibration": {"temperature": 1.0, "uncertain_threshold": 0.0}}
+        else:
+            self.model, self.record = load_model_and_record(str(model_path) if model_path
+                                                            else None)
+            self.model_path = str(model_path or DEFAULT_MODEL_PATH)
         self.class_names = tuple(self.record["class_names"])
         calibration = self.record.get("calibration") or {}
         self.temperature = float(calibration.get("temperature") or 1.0)
@@ -238,7 +247,10 @@ class EmotionRecognizer:
         return self.detect_emotions_batch([image], color_order)[0]
 
     def detect_emotions_batch(self, images: Sequence, color_order: str = "rgb") -> list[list[dict]]:
-        """Faces of several images; all faces are classified in one batched model call."""
+        """Faces of several images; all faces are classified in one batched model call.
+
+        Raises :class:`ImageReadError` (one line naming the input) for an unreadable image.
+        """
         rgbs = [read_image(image, color_order) for image in images]
         return [analysis.records for analysis in self.analyze(rgbs)]
 
@@ -293,6 +305,38 @@ class EmotionRecognizer:
         }
 
 
+def recognizer_for_notebook(model_path: str | os.PathLike | None = None, small: bool = False,
+                            **kwargs) -> tuple[EmotionRecognizer, str]:
+    """A recognizer for notebook 05, and a sentence saying which model it uses.
+
+    ``model_path=None`` means the committed model; relative paths start at the project root. In small mode (tests) a missing committed
+    model is replaced by an untrained small ``emotion_cnn`` so the notebook still runs; its
+    labels then mean nothing. An explicit path that does not load raises.
+    """
+    from emotion_classification.data import project_root
+    from emotion_classification.models import DEFAULT_MODEL_PATH, emotion_cnn
+
+    path = Path(model_path or DEFAULT_MODEL_PATH).expanduser()
+    path = path if path.is_absolute() else project_root() / path
+    if small and model_path is None and not path.is_file():
+        model = emotion_cnn(widths=(8, 8, 16, 16), head_units=16, name="untrained")
+        return (EmotionRecognizer(model=model, **kwargs),
+                f"{path} not found: using an UNTRAINED small model (small mode)")
+    return EmotionRecognizer(path, **kwargs), f"model: {path}"
+
+
+def faces_table(records: list[dict], class_names: Sequence[str] = CLASS_NAMES):
+    """The face records as a DataFrame: one row per face, one column per probability."""
+    import pandas as pd
+
+    rows = [{"face": index, "x": r["box"][0], "y": r["box"][1], "w": r["box"][2],
+             "h": r["box"][3], "confidence": r["confidence"], "top_emotion": r["top_emotion"],
+             "top_score": r["top_score"], "uncertain": r["uncertain"], **r["emotions"]}
+            for index, r in enumerate(records, start=1)]
+    return pd.DataFrame(rows, columns=["face", "x", "y", "w", "h", "confidence", "top_emotion",
+                                       "top_score", "uncertain", *class_names])
+
+
 # ----------------------------------------------------------------------------- drawing
 
 
@@ -320,7 +364,7 @@ def annotate(rgb: np.ndarray, records: list[dict], numbers: bool = False) -> np.
     for index, record in enumerate(records, start=1):
         x, y, w, h = record["box"]
         colour = UNCERTAIN_RGB if record["uncertain"] else CONFIDENT_RGB
-        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), colour, line_px, cv2.LINE_AA)
+        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), colour, line_px)
         label = face_label(record)
         (tw, th), baseline = cv2.getTextSize(label, font, font_scale, text_px)
         pad = max(2, line_px)
@@ -345,7 +389,6 @@ def plot_face_panel(annotated_rgb: np.ndarray, records: list[dict], crops: np.nd
     """
     import matplotlib.pyplot as plt
 
-    from emotion_classification.data import CLASS_NAMES
     from emotion_classification.plots import save_figure
 
     names = list(class_names or CLASS_NAMES)
@@ -662,8 +705,21 @@ def run_predict(args, inputs: list[Path], out_dir: Path) -> int:
         return 1
     finally:
         progress.close()
-    print_summary(writer, out_dir, json_path, csv_path)
+    with stdout_may_close():
+        print_summary(writer, out_dir, json_path, csv_path)
     return 1 if failed else 0
+
+
+@contextmanager
+def stdout_may_close() -> Iterator[None]:
+    """Let ``predict ... | head`` end quietly: a closed stdout is not an error worth a traceback."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit
+        os.close(devnull)
 
 
 def print_summary(writer: OutputWriter, out_dir: Path, json_path: Path, csv_path: Path) -> None:

@@ -45,6 +45,7 @@ from emotion_classification.inference import (
     atomic_output,
     error_line,
     import_tensorflow_quietly,
+    stdout_may_close,
     write_text,
 )
 
@@ -59,6 +60,7 @@ TRACK_MAX_GAP_S = 2.0
 #: A video decoding fewer than this share of its announced frames counts as truncated.
 TRUNCATED_SHARE = 0.95
 ANNOTATED_FOURCC = "mp4v"
+FFMPEG_QUIET_LOGLEVEL = "-8"
 FIXED_COLUMNS = ("frame", "time_s", "face_id", "x", "y", "w", "h", "confidence")
 
 
@@ -94,6 +96,9 @@ def open_video(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
         raise VideoReadError(path, "is a folder, not a video")
     if path.stat().st_size == 0:
         raise VideoReadError(path, "empty file (0 bytes)")
+    # FFmpeg prints its own complaints ("moov atom not found") unless told otherwise; the
+    # setting is read when OpenCV first opens a file.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET_LOGLEVEL)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoReadError(path, "cannot open as a video (truncated, corrupt or not a video)")
@@ -426,7 +431,6 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         error_line(problem)
         return 2
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own messages off stderr
     import_tensorflow_quietly()
     from emotion_classification.models import ModelFileError
 
@@ -455,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130
-    print_report(table, summary, paths)
+    with stdout_may_close():
+        print_report(table, summary, paths)
     truncated = [w for w in caught if "truncated" in str(w.message)]
     for warning in truncated:
         error_line(str(warning.message))
