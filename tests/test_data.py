@@ -43,9 +43,9 @@ def face(value: int, shape: tuple[int, ...] = (SIDE_PX, SIDE_PX)) -> np.ndarray:
     return image
 
 
-def write_dataset(root: Path) -> Path:
+def write_dataset(root: Path, images_per_class: dict[str, int] | None = None) -> Path:
     """A tiny FER2013 in the Kaggle layout: a few real 48x48 grayscale JPEGs per class."""
-    for split, per_class in IMAGES_PER_CLASS.items():
+    for split, per_class in (images_per_class or IMAGES_PER_CLASS).items():
         prefixes = ["Training"] if split == "train" else ["PublicTest", "PrivateTest"]
         for label, name in enumerate(CLASS_NAMES):
             folder = root / split / name

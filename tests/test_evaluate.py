@@ -1,0 +1,87 @@
+"""Evaluation maths on synthetic data, the end-to-end report on a tiny dataset, and the
+committed model's stored numbers checked against a fresh run on the real test folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_data import write_dataset
+
+from emotion_classification import evaluate as ev
+from emotion_classification.calibration import apply_temperature, is_uncertain
+from emotion_classification.data import CLASS_NAMES, load_fer2013, split_test
+from emotion_classification.models import load_model_and_record, predict_proba
+
+
+def synthetic(n: int = 4000, temperature: float = 2.0, seed: int = 0):
+    """Labels drawn from calibrated probabilities, then over-sharpened by ``temperature``."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (n, len(CLASS_NAMES)))
+    calibrated = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(len(CLASS_NAMES), p=p) for p in calibrated])
+    sharpened = apply_temperature(calibrated, 1 / temperature)
+    return sharpened, calibrated, labels
+
+
+def test_temperature_scaling_recovers_the_sharpening_and_lowers_ece():
+    sharpened, calibrated, labels = synthetic()
+    temperature = ev.fit_temperature(sharpened, labels)
+    assert temperature == pytest.approx(2.0, rel=0.15)
+    before = ev.expected_calibration_error(sharpened, labels)
+    after = ev.expected_calibration_error(apply_temperature(sharpened, temperature), labels)
+    assert after < before / 2
+    assert ev.expected_calibration_error(calibrated, labels) < 0.03
+
+
+def test_uncertain_threshold_meets_its_target_on_the_data_it_was_chosen_on():
+    _, calibrated, labels = synthetic(seed=1)
+    threshold = ev.choose_uncertain_threshold(calibrated, labels, target=0.8)
+    kept = ~is_uncertain(calibrated, threshold)
+    assert (calibrated[kept].argmax(1) == labels[kept]).mean() >= 0.8
+    rule = ev.uncertain_split_accuracy(calibrated, labels, threshold)
+    assert rule["confident"]["accuracy"] > rule["uncertain"]["accuracy"]
+    assert rule["confident"]["n"] + rule["uncertain"]["n"] == len(labels)
+
+
+def test_metrics_and_most_confused_pairs():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    probs = np.eye(7)[[0, 0, 1, 1, 0, 2]]
+    result = ev.metrics(labels, probs)
+    assert result["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert result["per_class"]["angry"]["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    pairs = ev.most_confused_pairs(labels, probs, top=2)
+    assert {(p["true"], p["predicted"]) for p in pairs} == {("angry", "disgust"),
+                                                            ("disgust", "angry")}
+
+
+def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, monkeypatch, tiny_model_path):
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    root = write_dataset(tmp_path / "fer2013", {"train": 10, "test": 4})
+    report = ev.evaluate(str(tiny_model_path), str(root), figure_dir=tmp_path / "figures",
+                         report_path=tmp_path / "report.json", update_model_json=False)
+    assert set(report["splits"]) == {"test", "public_test", "private_test"}
+    assert report["splits"]["test"]["n"] == 28
+    assert report["splits"]["public_test"]["n"] + report["splits"]["private_test"]["n"] == 28
+    assert json.loads((tmp_path / "report.json").read_text())["calibration"]["temperature"] > 0
+    for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
+        assert (tmp_path / "figures" / f"{name}.png").is_file()
+
+
+@pytest.mark.slow
+def test_committed_model_reproduces_its_stored_test_numbers(committed_model_path, fer2013_dir):
+    """The numbers in models/emotion_cnn.json (and so the README) come from this model."""
+    model, record = load_model_and_record(str(committed_model_path))
+    test = load_fer2013(fer2013_dir, splits=("test",))["test"]
+    probs = predict_proba(model, test.images)
+    stored = record["test_metrics"]
+    assert stored["test"]["n"] == len(test) == 7178
+    assert np.mean(probs.argmax(1) == test.labels) == pytest.approx(
+        stored["test"]["accuracy"], abs=1e-4)
+    private = split_test(test)["private"]
+    private_probs = predict_proba(model, private.images)
+    assert np.mean(private_probs.argmax(1) == private.labels) == pytest.approx(
+        stored["private_test"]["accuracy"], abs=1e-4)
+    assert record["calibration"]["fitted_on"].startswith("validation")
+    assert 0 < record["calibration"]["uncertain_threshold"] < 1

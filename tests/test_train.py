@@ -1,0 +1,107 @@
+"""Training on a tiny dataset the tests write: outputs, the model contract, no test-folder reads."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import keras
+import numpy as np
+import pytest
+from test_data import write_dataset
+
+from emotion_classification import data
+from emotion_classification.data import CLASS_NAMES
+from emotion_classification.models import emotion_cnn, seed_cnn
+from emotion_classification.train import (
+    TrainConfig,
+    class_weights,
+    config_from_args,
+    reproduce_command,
+    train,
+)
+
+TRAIN_PER_CLASS = 8
+
+
+@pytest.fixture
+def tiny_run(tmp_path, monkeypatch):
+    """A fake FER2013 and a config that trains a very small model on it for one epoch."""
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    root = write_dataset(tmp_path / "fer2013", {"train": TRAIN_PER_CLASS, "test": 2})
+    config = TrainConfig(data_dir=str(root), widths=(4, 4, 8, 8), head_units=8, epochs=1,
+                         batch_size=16, val_fraction=0.3, warmup_epochs=0, verbose=0,
+                         precision="float32", run_dir=str(tmp_path / "run"),
+                         model_path=str(tmp_path / "models" / "m.keras"),
+                         figure_dir=str(tmp_path / "figures"))
+    return root, config
+
+
+def test_training_never_reads_the_test_folder(tiny_run, monkeypatch):
+    root, config = tiny_run
+    opened = []
+    real_read_face = data.read_face
+
+    def spy(path):
+        opened.append(path)
+        return real_read_face(path)
+
+    monkeypatch.setattr(data, "read_face", spy)
+    listed = []
+    real_list = data.list_image_files
+    monkeypatch.setattr(data, "list_image_files",
+                        lambda folder: listed.append(folder) or real_list(folder))
+    train(config)
+    assert opened, "the spy saw no file: training read the data some other way"
+    assert all(path.parts[-3] == "train" for path in opened)
+    assert listed and all(folder.name == "train" for folder in listed)
+
+
+def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
+    _, config = tiny_run
+    record = train(config)
+    model_path = tmp_path / "models" / "m.keras"
+    saved = json.loads(model_path.with_suffix(".json").read_text())
+    assert saved == json.loads(json.dumps(record))
+    assert saved["class_names"] == list(CLASS_NAMES)
+    assert saved["input"]["shape"] == [48, 48, 1]
+    assert saved["epochs_run"] == 1 and saved["wall_time_s"] > 0
+    assert saved["data"]["train"] + saved["data"]["validation"] == TRAIN_PER_CLASS * 7
+    assert saved["config"]["widths"] == [4, 4, 8, 8]
+    assert (tmp_path / "models" / "m.history.csv").is_file()
+    assert (tmp_path / "figures" / "learning_curves.png").is_file()
+    assert not list((tmp_path / "models").glob(".tmp-*"))
+    # the contract: float32 (N, 48, 48, 1) raw 0..255 in, probabilities in class order out
+    model = keras.models.load_model(model_path)
+    probs = model.predict(np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype(
+        "float32"), verbose=0)
+    assert probs.shape == (3, len(CLASS_NAMES))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert model.dtype_policy.name == "float32"
+
+
+def test_reproduce_command_parses_back_to_the_same_config(tiny_run):
+    _, config = tiny_run
+    args = shlex.split(reproduce_command(config))[4:]
+    parsed = config_from_args(args)
+    assert parsed.to_dict() | {"verbose": 0, "data_dir": None} == \
+        config.to_dict() | {"verbose": 0, "data_dir": None}
+
+
+def test_sqrt_class_weights_lift_rare_classes_and_average_one():
+    labels = np.array([0] * 100 + [1] * 4 + [2] * 25)
+    weights = class_weights(labels, "sqrt")
+    assert weights[labels].mean() == pytest.approx(1.0)
+    assert weights[1] / weights[0] == pytest.approx(5.0)  # sqrt(100 / 4)
+    assert np.allclose(class_weights(labels, "none"), 1.0)
+    with pytest.raises(ValueError, match="class_weighting"):
+        class_weights(labels, "bogus")
+
+
+def test_seed_cnn_matches_the_study_and_default_model_is_small():
+    seed = seed_cnn()
+    assert seed.input_shape == (None, 48, 48, 3)
+    assert 7.5e6 < seed.count_params() < 8.0e6  # the study: about 7.8 M
+    default = emotion_cnn(widths=TrainConfig().widths)
+    assert default.input_shape == (None, 48, 48, 1)
+    assert default.count_params() * 4 < 20e6  # float32 weights under 20 MB
