@@ -9,12 +9,7 @@ cell, then regenerate the figures with ``python -m emotion_classification notebo
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat import v4
-
-NOTEBOOK_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "01_eda.ipynb"
+from notebook_builder import write_notebook
 
 INTRO = """\
 # 01 · Exploring FER2013
@@ -97,38 +92,20 @@ for name in eda.FIGURE_FILES.values():
     print(" ", figure_dir / name)"""
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, with the parameters cell tagged for run_notebook."""
-    nb = v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [
-        v4.new_markdown_cell(INTRO),
-        v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        v4.new_code_cell(SETUP),
-        v4.new_markdown_cell(COUNTS_MD),
-        v4.new_code_cell(COUNTS),
-        v4.new_code_cell(IMBALANCE),
-        v4.new_markdown_cell(IMBALANCE_MD),
-        v4.new_markdown_cell(SAMPLES_MD),
-        v4.new_code_cell(SAMPLES),
-        v4.new_markdown_cell(INTENSITY_MD),
-        v4.new_code_cell(INTENSITY),
-        v4.new_code_cell(OUTRO),
-    ]
-    for index, cell in enumerate(nb.cells):
-        cell.id = f"cell-{index:02d}"  # stable ids: regenerating gives no diff
-    return nb
-
-
-def main() -> None:
-    nb = build()
-    nbformat.validate(nb)
-    NOTEBOOK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, NOTEBOOK_PATH)
-    print(f"wrote {NOTEBOOK_PATH}")
-
+CELLS = [
+    ("markdown", INTRO),
+    ("parameters", PARAMETERS),
+    ("code", SETUP),
+    ("markdown", COUNTS_MD),
+    ("code", COUNTS),
+    ("code", IMBALANCE),
+    ("markdown", IMBALANCE_MD),
+    ("markdown", SAMPLES_MD),
+    ("code", SAMPLES),
+    ("markdown", INTENSITY_MD),
+    ("code", INTENSITY),
+    ("code", OUTRO),
+]
 
 if __name__ == "__main__":
-    main()
+    write_notebook("01_eda.ipynb", CELLS)

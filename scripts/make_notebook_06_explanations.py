@@ -9,12 +9,7 @@ cell, then regenerate the figure with ``python -m emotion_classification noteboo
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat import v4
-
-NOTEBOOK_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "06_explanations.ipynb"
+from notebook_builder import write_notebook
 
 INTRO = """\
 # 06 · What the model looks at: Grad-CAM
@@ -74,32 +69,14 @@ look at different regions from the right ones. With so few images per class thes
 illustrations, not measurements."""
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, with the parameters cell tagged for run_notebook."""
-    nb = v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [
-        v4.new_markdown_cell(INTRO),
-        v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        v4.new_code_cell(SETUP),
-        v4.new_markdown_cell(GRID_MD),
-        v4.new_code_cell(GRID),
-        v4.new_markdown_cell(DISCUSSION_MD),
-    ]
-    for index, cell in enumerate(nb.cells):
-        cell.id = f"cell-{index:02d}"  # stable ids: regenerating gives no diff
-    return nb
-
-
-def main() -> None:
-    nb = build()
-    nbformat.validate(nb)
-    NOTEBOOK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, NOTEBOOK_PATH)
-    print(f"wrote {NOTEBOOK_PATH}")
-
+CELLS = [
+    ("markdown", INTRO),
+    ("parameters", PARAMETERS),
+    ("code", SETUP),
+    ("markdown", GRID_MD),
+    ("code", GRID),
+    ("markdown", DISCUSSION_MD),
+]
 
 if __name__ == "__main__":
-    main()
+    write_notebook("06_explanations.ipynb", CELLS)
