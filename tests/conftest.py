@@ -70,3 +70,20 @@ def committed_model_path() -> Path:
     if not path.is_file():
         pytest.fail(f"the committed model {path} is missing")
     return path
+
+
+@pytest.fixture
+def predict_spy(monkeypatch):
+    """``predict_spy(recognizer)`` counts its model's predict calls: returns the batch sizes."""
+    def install(recognizer) -> list[int]:
+        calls: list[int] = []
+        original = recognizer.model.predict
+
+        def spy(x, *args, **kwargs):
+            calls.append(len(x))
+            return original(x, *args, **kwargs)
+
+        monkeypatch.setattr(recognizer.model, "predict", spy)
+        return calls
+
+    return install

@@ -208,15 +208,8 @@ def test_people_jpg_has_about_30_faces_with_complete_records(recognizer, people_
     json.dumps(people_faces)  # plain Python types only
 
 
-def test_all_faces_of_all_images_share_one_predict_call(recognizer, people_jpg, monkeypatch):
-    calls = []
-    original = recognizer.model.predict
-
-    def spy(x, *args, **kwargs):
-        calls.append(len(x))
-        return original(x, *args, **kwargs)
-
-    monkeypatch.setattr(recognizer.model, "predict", spy)
+def test_all_faces_of_all_images_share_one_predict_call(recognizer, people_jpg, predict_spy):
+    calls = predict_spy(recognizer)
     results = recognizer.detect_emotions_batch([people_jpg, sample_photo(), people_jpg])
     total = sum(len(faces) for faces in results)
     assert total >= 2 * PEOPLE_FACES_RANGE[0] + 1

@@ -113,15 +113,8 @@ def test_woman2_one_face_followed_over_time(recognizer, woman2_mp4):
     assert np.allclose(table[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_faces_keep_their_ids_and_frames_are_batched(recognizer, people_video, monkeypatch):
-    calls = []
-    original = recognizer.model.predict
-
-    def spy(x, *args, **kwargs):
-        calls.append(len(x))
-        return original(x, *args, **kwargs)
-
-    monkeypatch.setattr(recognizer.model, "predict", spy)
+def test_faces_keep_their_ids_and_frames_are_batched(recognizer, people_video, predict_spy):
+    calls = predict_spy(recognizer)
     table = analyze_video(people_video, every=1, recognizer=recognizer, batch_frames=2)
     per_frame = table.groupby("frame").size()
     assert list(per_frame.index) == [0, 1, 2, 3]

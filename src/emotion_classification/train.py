@@ -38,16 +38,17 @@ class TrainConfig:
     model: str = "emotion_cnn"
     widths: tuple[int, ...] = (48, 96, 192, 384)
     convs_per_block: int = 2
-    dropout: float = 0.4
+    dropout: float = 0.4  # before the output layer
+    block_dropout: float = 0.0  # between conv blocks (see models.emotion_cnn)
     head_units: int = 256
     channels: int = 1  # 3 = the original study's RGB copies of the gray image
     augmentation: str = "default"
-    epochs: int = 30
+    epochs: int = 26
     batch_size: int = 128
     optimizer: str = "adamw"  # adamw or adam (the original study's)
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 0.05
-    warmup_epochs: int = 2
+    warmup_epochs: int = 1
     schedule: str = "cosine"  # cosine, or plateau (ReduceLROnPlateau, the original study's)
     label_smoothing: float = 0.1
     class_weighting: str = "sqrt"  # none, sqrt (1/sqrt(count)) or balanced (1/count)
@@ -155,7 +156,8 @@ def build_model_from_config(config: TrainConfig):
         return seed_cnn(channels=config.channels)
     if config.model == "emotion_cnn":
         return emotion_cnn(widths=tuple(config.widths), convs_per_block=config.convs_per_block,
-                           dropout=config.dropout, head_units=config.head_units)
+                           dropout=config.dropout, head_units=config.head_units,
+                           block_dropout=config.block_dropout)
     raise ValueError(f"unknown model {config.model!r}: use emotion_cnn or seed_cnn")
 
 
