@@ -105,3 +105,21 @@ def test_seed_cnn_matches_the_study_and_default_model_is_small():
     default = emotion_cnn(widths=TrainConfig().widths)
     assert default.input_shape == (None, 48, 48, 1)
     assert default.count_params() * 4 < 20e6  # float32 weights under 20 MB
+
+
+def test_batch_norm_recalibration_matches_the_clean_image_statistics():
+    from emotion_classification.train import recalibrate_batch_norm
+
+    model = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, dropout=0.0)
+    images = np.random.default_rng(0).uniform(0, 255, (64, 48, 48, 1)).astype("float32")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 5.0, "float32"))
+    before = model(images, training=False)
+    recalibrate_batch_norm(model, images, batch_size=len(images))
+    after = keras.ops.convert_to_numpy(model(images, training=False))
+    batch_stats = keras.ops.convert_to_numpy(model(images, training=True))
+    np.testing.assert_allclose(after, batch_stats, atol=1e-4)
+    assert not np.allclose(keras.ops.convert_to_numpy(before), batch_stats, atol=1e-3)
+    assert all(layer.momentum == 0.99 for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization))

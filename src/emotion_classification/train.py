@@ -251,6 +251,41 @@ def float32_copy(model, config: TrainConfig):
     return clean
 
 
+def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256,
+                           seed: int = 0) -> None:
+    """Recompute every batch-norm layer's moving mean and variance on un-augmented images.
+
+    During training every image passes through several bilinear resamplings (rotation, zoom,
+    shift), which blur it, so the moving statistics describe blurred faces while inference
+    sees sharp ones. That shift cost about 10 points of validation accuracy here. One
+    forward pass over the clean training images in training mode, with a cumulative average
+    (momentum ``k / (k + 1)`` at batch ``k``) and dropout off, replaces the statistics by
+    those of the images the model will really see. Weights are not changed.
+    """
+    import keras
+
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    momenta, rates = [n.momentum for n in norms], [d.rate for d in dropouts]
+    for layer in dropouts:
+        layer.rate = 0.0
+    order = np.random.default_rng(seed).permutation(len(images))
+    try:
+        for step, start in enumerate(range(0, len(images), batch_size)):
+            for layer in norms:
+                layer.momentum = step / (step + 1)
+            model(images[order[start:start + batch_size]], training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates, strict=True):
+            layer.rate = rate
+
+
+def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(model.predict(images, batch_size=512, verbose=0).argmax(1) == labels))
+
+
 def train(config: TrainConfig | None = None, **overrides) -> dict:
     """Train a model as configured, save it with its JSON record, and return that record.
 
@@ -290,8 +325,11 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
     wall_time_s = time.time() - started
 
     model = float32_copy(model, config)
-    val_probs = model.predict(x_val, batch_size=512, verbose=0)
-    val_accuracy = float(np.mean(val_probs.argmax(1) == val_split.labels))
+    val_accuracy_before = accuracy(model, x_val, val_split.labels)
+    recalibrate_batch_norm(model, x_train, seed=config.seed)
+    val_accuracy = accuracy(model, x_val, val_split.labels)
+    print(f"validation accuracy {val_accuracy_before:.4f} with the training batch-norm "
+          f"statistics, {val_accuracy:.4f} after recalibrating them on clean images", flush=True)
     record = {
         "class_names": list(CLASS_NAMES),
         "input": {"shape": [IMAGE_SIZE_PX, IMAGE_SIZE_PX, config.channels], "dtype": "float32",
@@ -303,7 +341,9 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
         "wall_time_s": round(wall_time_s, 1), "hardware": hardware_description(),
         "data": {"train": len(train_split), "validation": len(val_split),
                  "small_per_class": config.small_per_class},
-        "validation": {"accuracy": round(val_accuracy, 4)},
+        "validation": {"accuracy": round(val_accuracy, 4),
+                       "accuracy_before_batch_norm_recalibration": round(val_accuracy_before, 4)},
+        "batch_norm_recalibrated_on": "train split without augmentation",
         "command": reproduce_command(config),
     }
     save_model_with_record(model, record, resolve(config.model_path))
