@@ -626,7 +626,11 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as banner:
         os.dup2(banner.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # the CUDA probe ("failed call to cuInit" on machines without a GPU) prints
+            # when devices are first listed, not at import: do it while stderr is hidden
+            tensorflow.config.list_physical_devices("GPU")
         except BaseException:
             os.dup2(saved_fd, 2)
             banner.seek(0)
