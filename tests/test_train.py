@@ -65,7 +65,7 @@ def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
     assert saved == json.loads(json.dumps(record))
     assert saved["class_names"] == list(CLASS_NAMES)
     assert saved["input"]["shape"] == [48, 48, 1]
-    assert saved["epochs_run"] == 1 and saved["wall_time_s"] > 0
+    assert saved["epochs_run"] == 1 and saved["wall_time_s"] > 0 and saved["best_epoch"] == 1
     assert saved["data"]["train"] + saved["data"]["validation"] == TRAIN_PER_CLASS * 7
     assert saved["config"]["widths"] == [4, 4, 8, 8]
     assert (tmp_path / "models" / "m.history.csv").is_file()
@@ -123,3 +123,12 @@ def test_batch_norm_recalibration_matches_the_clean_image_statistics():
     assert not np.allclose(keras.ops.convert_to_numpy(before), batch_stats, atol=1e-3)
     assert all(layer.momentum == 0.99 for layer in model.layers
                if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, tmp_path):
+    _, config = tiny_run
+    train(config)
+    (tmp_path / "models" / "m.keras").unlink()
+    record = train(config, finish_only=True)
+    assert (tmp_path / "models" / "m.keras").is_file()
+    assert record["epochs_run"] == 1 and record["validation"]["accuracy"] >= 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from emotion_classification.data import (
     CLASS_NAMES,
@@ -286,16 +287,17 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(model.predict(images, batch_size=512, verbose=0).argmax(1) == labels))
 
 
-def train(config: TrainConfig | None = None, **overrides) -> dict:
+def train(config: TrainConfig | None = None, *, finish_only: bool = False,
+          **overrides) -> dict:
     """Train a model as configured, save it with its JSON record, and return that record.
 
     Resumes from ``run_dir/backup`` after an interruption. Writes ``history.csv`` and
     ``best.keras`` in ``run_dir``, the model to ``model_path`` (float32) with a ``.json``
-    beside it, and the learning curves to ``figure_dir``.
+    beside it, and the learning curves to ``figure_dir``. ``finish_only`` skips fitting and
+    finishes from ``run_dir/best.keras`` (the best validation epoch so far, as early stopping
+    would restore it): for a run stopped before its last epoch.
     """
     import keras
-
-    from emotion_classification.plots import plot_learning_curves
 
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     keras.utils.set_random_seed(config.seed)
@@ -307,7 +309,29 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
 
     train_split, val_split = load_training_data(config)
     x_train = to_model_input(train_split.images, config.channels)
-    x_val = to_model_input(val_split.images, config.channels)
+    if finish_only:
+        model = keras.models.load_model(run_dir / "best.keras", compile=False).layers[-1]
+    else:
+        model = fit(config, train_split, val_split, x_train, run_dir, precision)
+    return finish(model, config, train_split, val_split, x_train, run_dir, precision)
+
+
+def epoch_timer():
+    """A callback adding ``epoch_time_s`` to each epoch's logs, so history.csv records it."""
+    import keras
+
+    started: dict[str, float] = {}
+    return keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.update(at=time.time()),
+        on_epoch_end=lambda epoch, logs: logs.update(
+            epoch_time_s=round(time.time() - started["at"], 1)))
+
+
+def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.ndarray,
+        run_dir: Path, precision: str):
+    """Build, compile and fit; return the trained model (without augmentation)."""
+    import keras
+
     weights = class_weights(train_split.labels, config.class_weighting)
     steps_per_epoch = int(np.ceil(len(train_split) / config.batch_size))
     with distribution_scope():
@@ -315,21 +339,31 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
     print(f"training {model.name} ({model.count_params():,} parameters, {precision}) on "
           f"{len(train_split)} images, validating on {len(val_split)}; backend "
           f"{keras.backend.backend()}; {hardware_description()}", flush=True)
-
-    started = time.time()
-    history = train_model.fit(
+    train_model.fit(
         x_train, one_hot(train_split.labels), sample_weight=weights[train_split.labels],
-        validation_data=(x_val, one_hot(val_split.labels)), batch_size=config.batch_size,
-        epochs=config.epochs, shuffle=True, callbacks=make_callbacks(config, run_dir),
-        verbose=config.verbose)
-    wall_time_s = time.time() - started
+        validation_data=(to_model_input(val_split.images, config.channels),
+                         one_hot(val_split.labels)),
+        batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
+        callbacks=[epoch_timer(), *make_callbacks(config, run_dir)], verbose=config.verbose)
+    return model
+
+
+def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
+           x_train: np.ndarray, run_dir: Path, precision: str) -> dict:
+    """Float32 copy, batch-norm recalibration, then the model, its record and its curves."""
+    import keras
+
+    from emotion_classification.plots import plot_learning_curves
 
     model = float32_copy(model, config)
+    x_val = to_model_input(val_split.images, config.channels)
     val_accuracy_before = accuracy(model, x_val, val_split.labels)
     recalibrate_batch_norm(model, x_train, seed=config.seed)
     val_accuracy = accuracy(model, x_val, val_split.labels)
     print(f"validation accuracy {val_accuracy_before:.4f} with the training batch-norm "
           f"statistics, {val_accuracy:.4f} after recalibrating them on clean images", flush=True)
+    history_csv = run_dir / "history.csv"
+    history = pd.read_csv(history_csv) if history_csv.is_file() else pd.DataFrame()
     record = {
         "class_names": list(CLASS_NAMES),
         "input": {"shape": [IMAGE_SIZE_PX, IMAGE_SIZE_PX, config.channels], "dtype": "float32",
@@ -337,8 +371,11 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
                   else "grayscale repeated to RGB"},
         "model": model.name, "parameters": int(model.count_params()),
         "config": config.to_dict(), "precision": precision, "backend": keras.backend.backend(),
-        "epochs_run": len(history.history.get("loss", [])),
-        "wall_time_s": round(wall_time_s, 1), "hardware": hardware_description(),
+        "epochs_run": len(history),
+        "best_epoch": int(history["val_accuracy"].idxmax()) + 1 if len(history) else None,
+        "wall_time_s": (round(float(history["epoch_time_s"].sum()), 1)
+                        if "epoch_time_s" in history else None),
+        "hardware": hardware_description(),
         "data": {"train": len(train_split), "validation": len(val_split),
                  "small_per_class": config.small_per_class},
         "validation": {"accuracy": round(val_accuracy, 4),
@@ -347,8 +384,7 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
         "command": reproduce_command(config),
     }
     save_model_with_record(model, record, resolve(config.model_path))
-    history_csv = run_dir / "history.csv"
-    if history_csv.is_file():
+    if len(history):
         shipped_history = history_path(resolve(config.model_path))
         shipped_history.write_text(history_csv.read_text())
         plot_learning_curves(shipped_history, resolve(config.figure_dir) / "learning_curves.png")
@@ -409,8 +445,10 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = config_from_args(argv)
-    record = train(config)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    finish_only = "--finish-only" in argv
+    config = config_from_args([a for a in argv if a != "--finish-only"])
+    record = train(config, finish_only=finish_only)
     print(json.dumps({k: record[k] for k in ("epochs_run", "wall_time_s", "validation")}))
     print(f"saved {resolve(config.model_path)}", file=sys.stderr)
     return 0
