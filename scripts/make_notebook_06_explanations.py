@@ -62,11 +62,20 @@ print("figure written:", figure_dir / GRAD_CAM_FIGURE)"""
 DISCUSSION_MD = """\
 ## What the maps show
 
-*To be written after looking at the figure produced by the trained model.* Look at the
-figure above: for each row, note whether the maps concentrate on the eyes, brows and mouth
-or on background, hair and image borders, and whether the wrong predictions (red titles)
-look at different regions from the right ones. With so few images per class these are
-illustrations, not measurements."""
+Read from the committed model's figure (four test images per class, seed 0); with so few
+images these are illustrations, not measurements.
+
+* **Happy**: the maps sit on the mouth and cheeks, the smile, in all four images.
+* **Surprise**: the maps spread over the eyes and brows, and in some images down to the open
+  mouth: raised brows and wide eyes are what separates it from fear.
+* **Disgust**: the nose and upper lip (the wrinkled nose), sometimes the whole lower face.
+* **Fear** and **angry**: the centre of the face between the eyes and the nose; the wrong
+  predictions in these rows often look at the same place, which fits their confusion with
+  sad in the confusion matrix.
+* **Neutral** and **sad**: weaker, scattered maps, sometimes on hands or the face's edge:
+  the model has no single cue for them, and they are the most confused pair.
+* Some maps are empty (all blue): the predicted class's score does not rise with any
+  region of the last 6x6 feature map, so Grad-CAM gives no localisation there."""
 
 
 CELLS = [

@@ -382,7 +382,6 @@ def test_cli_dispatcher_knows_predict_and_video(capsys):
 # ----------------------------------------------------------------------------- real model
 
 
-@pytest.mark.skipif(not REAL_MODEL.exists(), reason="models/emotion_cnn.keras not trained yet")
 def test_most_people_in_people_jpg_are_happy(committed_model_path, people_jpg):
     faces = EmotionRecognizer(committed_model_path).detect_emotions(people_jpg)
     assert PEOPLE_FACES_RANGE[0] <= len(faces) <= PEOPLE_FACES_RANGE[1]

@@ -223,7 +223,8 @@ def store_in_model_record(model_path: str | None, record: dict, report: dict) ->
     record["test_metrics"] = summary
     record["test_metrics_tta_flip"] = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
                                        for name, m in report["tta"].items()}
-    record["validation"] = {"accuracy": report["validation"]["accuracy"],
+    record["validation"] = {**record.get("validation", {}),
+                            "accuracy": report["validation"]["accuracy"],
                             "macro_f1": report["validation"]["macro_f1"]}
     write_json(path.with_suffix(".json"), record)
 
