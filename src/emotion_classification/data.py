@@ -157,12 +157,9 @@ def warn_bad_files(problems: list[str]) -> None:
                   BadDataWarning, stacklevel=3)
 
 
-def read_split_folder(split_dir: Path, files: list[Path] | None = None) -> tuple[Split, list[str]]:
-    """Decode every image of one split folder in parallel; return the split and the problems."""
-    unknown: list[str] = []
-    if files is None:
-        files, unknown = list_image_files(split_dir)
-    problems = [f"{name}: unknown class folder, skipped" for name in unknown]
+def read_split_folder(split_dir: Path, files: list[Path]) -> tuple[Split, list[str]]:
+    """Decode the listed images of one split folder in parallel; return split and problems."""
+    problems: list[str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = list(pool.map(read_face, files, chunksize=256))
     images, labels, names = [], [], []

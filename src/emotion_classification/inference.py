@@ -100,14 +100,22 @@ def read_image(image, color_order: str = "rgb") -> np.ndarray:
     raise TypeError(f"expected a path, PIL image or numpy array, got {type(image).__name__}")
 
 
+def missing_file_problem(path: Path, kind: str) -> str | None:
+    """Why ``path`` cannot be a ``kind`` file before opening it (missing, folder, empty)."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return f"is a folder, not {kind}"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    return None
+
+
 def read_image_file(path: Path) -> np.ndarray:
     """Decode a file fully (so truncation is caught here) and return RGB uint8."""
-    if not path.exists():
-        raise ImageReadError(path, "no such file")
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+    problem = missing_file_problem(path, "an image")
+    if problem:
+        raise ImageReadError(path, problem)
     try:
         with Image.open(path) as image:
             image.load()

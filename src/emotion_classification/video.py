@@ -45,6 +45,7 @@ from emotion_classification.inference import (
     atomic_output,
     error_line,
     import_tensorflow_quietly,
+    missing_file_problem,
     stdout_may_close,
     write_text,
 )
@@ -90,12 +91,9 @@ class VideoInfo:
 def open_video(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
     """An opened capture and its properties, or :class:`VideoReadError` saying why not."""
     path = Path(path)
-    if not path.exists():
-        raise VideoReadError(path, "no such file")
-    if path.is_dir():
-        raise VideoReadError(path, "is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise VideoReadError(path, "empty file (0 bytes)")
+    problem = missing_file_problem(path, "a video")
+    if problem:
+        raise VideoReadError(path, problem)
     # FFmpeg prints its own complaints ("moov atom not found") unless told otherwise; the
     # setting is read when OpenCV first opens a file.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET_LOGLEVEL)
