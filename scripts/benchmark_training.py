@@ -9,8 +9,13 @@ pixels when the data is missing: throughput does not depend on content):
   layers (the study used Keras 2's ImageDataGenerator reading JPEGs from disk, which
   Keras 3 no longer has; an in-memory pipeline only flatters it).
 
-Usage: ``python scripts/benchmark_training.py [--steps 40] [--repeats 3]``. Writes
-``reports/benchmarks/training.json``. Run it with nothing else busy on the machine.
+Usage: ``python scripts/benchmark_training.py [--steps 40] [--repeats 3]
+[--epoch-history runs/cpu_timing/history.csv]``. Writes ``reports/benchmarks/training.json``.
+Run it with nothing else busy on the machine.
+
+``--epoch-history`` adds the time of whole epochs (training plus validation) from the
+``history.csv`` of a real ``train`` run of the default config on this machine, and the time
+a full run of ``TrainConfig().epochs`` epochs takes at that pace: the 2.5-hour budget check.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -67,11 +73,29 @@ def images_per_second(config: TrainConfig, images, labels, steps: int, repeats: 
     return float(np.median(rates))
 
 
+def cpu_epoch_times(history_csv: Path) -> dict:
+    """Whole-epoch times of a real training run, and a full default run at that pace."""
+    import pandas as pd
+
+    history = pd.read_csv(history_csv)
+    if history.empty or "epoch_time_s" not in history:
+        raise SystemExit(f"error: {history_csv}: no epoch_time_s column or no finished epoch")
+    times = history["epoch_time_s"].astype(float)
+    epochs = TrainConfig().epochs
+    return {"history": str(history_csv), "epochs_timed": len(times),
+            "epoch_s": [round(t, 1) for t in times], "mean_epoch_s": round(float(times.mean()), 1),
+            "epochs_in_full_run": epochs,
+            "projected_full_run_s": round(float(times.mean()) * epochs, 0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="batches per timed epoch")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epoch-history", type=Path, default=None,
+                        help="history.csv of a real train run of the default config here")
     args = parser.parse_args()
+    cpu_epoch = cpu_epoch_times(args.epoch_history) if args.epoch_history else None
     batch = TrainConfig().batch_size
     images, labels = sample_images(args.steps * batch)
     results = {}
@@ -89,6 +113,11 @@ def main() -> None:
               "steps": args.steps, "batch_size": batch, "repeats": args.repeats,
               "pipelines": results, "ratio": round(ratio, 2),
               "command": "python scripts/benchmark_training.py"}
+    if cpu_epoch:
+        report["cpu_epoch"] = cpu_epoch
+        print(f"full epochs: {cpu_epoch['mean_epoch_s']} s each over {cpu_epoch['epochs_timed']}"
+              f"; a {cpu_epoch['epochs_in_full_run']}-epoch run: "
+              f"{cpu_epoch['projected_full_run_s'] / 3600:.2f} h")
     out = project_root() / "reports" / "benchmarks" / "training.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -65,17 +65,18 @@ DISCUSSION_MD = """\
 Read from the committed model's figure (four test images per class, seed 0); with so few
 images these are illustrations, not measurements.
 
-* **Happy**: the maps sit on the mouth and cheeks, the smile, in all four images.
-* **Surprise**: the maps spread over the eyes and brows, and in some images down to the open
-  mouth: raised brows and wide eyes are what separates it from fear.
-* **Disgust**: the nose and upper lip (the wrinkled nose), sometimes the whole lower face.
-* **Fear** and **angry**: the centre of the face between the eyes and the nose; the wrong
-  predictions in these rows often look at the same place, which fits their confusion with
-  sad in the confusion matrix.
-* **Neutral** and **sad**: weaker, scattered maps, sometimes on hands or the face's edge:
-  the model has no single cue for them, and they are the most confused pair.
-* Some maps are empty (all blue): the predicted class's score does not rise with any
-  region of the last 6x6 feature map, so Grad-CAM gives no localisation there."""
+* **Happy**: the maps sit on the mouth corner and cheek, the smile, in three of the four
+  images; the fourth looks at an eye.
+* **Surprise**: broad maps over the centre of the face, from the eyes down to the open
+  mouth: wide eyes together with the open mouth separate it from fear.
+* **Disgust**: the nose, upper lip and cheek (the wrinkled nose) in three images; the one
+  predicted angry has a small spot on the cheek only.
+* **Fear** and **angry**: compact spots on the mouth, the nose or between the eyes, in right
+  and wrong predictions alike, which fits their confusion with sad and each other.
+* **Neutral** and **sad**: small spots in varied places (an eye, the forehead, a hand on the
+  face): the model has no single cue for them, and they are the most confused pair.
+* None of these 28 maps is empty; with an earlier model some were, when the predicted
+  class's score did not rise with any region of the last 6x6 feature map."""
 
 
 CELLS = [

@@ -88,6 +88,16 @@ def test_only_the_requested_splits_are_read(dataset):
     assert set(splits) == {"train"}
 
 
+def test_training_needs_no_test_folder_but_a_full_load_does(dataset):
+    import shutil
+
+    shutil.rmtree(dataset / "test")
+    assert len(load_fer2013(dataset, splits=("train",))["train"]) == (
+        IMAGES_PER_CLASS["train"] * len(CLASS_NAMES))
+    with pytest.raises(DatasetNotFoundError, match="no test/ folder"):
+        load_fer2013(dataset)
+
+
 def test_bad_files_are_reported_in_one_warning_and_skipped_or_fixed(dataset):
     happy = dataset / "train" / "happy"
     (happy / "empty.jpg").write_bytes(b"")

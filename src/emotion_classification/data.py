@@ -80,11 +80,13 @@ def where_to_get_data() -> str:
             f"data/fer2013/test/<class>/*.jpg exist, or set {DATA_ENV_VAR} to its folder")
 
 
-def find_dataset_dir(data_dir: str | os.PathLike | None = None) -> Path:
+def find_dataset_dir(data_dir: str | os.PathLike | None = None,
+                     splits: tuple[str, ...] = ("train", "test")) -> Path:
     """Locate FER2013: the argument, else ``$FER2013_DIR``, else ``<project>/data/fer2013``.
 
-    Raises :class:`DatasetNotFoundError` with what was expected and where it looked.
-    A folder holding ``fer2013.csv`` is accepted too.
+    Raises :class:`DatasetNotFoundError` with what was expected and where it looked; only
+    the ``splits`` asked for must be there (training needs no test folder). A folder
+    holding ``fer2013.csv`` is accepted too.
     """
     if data_dir is not None:
         source, path = "argument", Path(data_dir)
@@ -100,12 +102,12 @@ def find_dataset_dir(data_dir: str | os.PathLike | None = None) -> Path:
             f"FER2013 not found: {path} ({source}) is not a folder; {where_to_get_data()}")
     if (path / "fer2013.csv").is_file() and not (path / "train").is_dir():
         return path / "fer2013.csv"
-    missing = [s for s in ("train", "test") if not (path / s).is_dir()]
+    missing = [s for s in splits if not (path / s).is_dir()]
     if missing:
         raise DatasetNotFoundError(
             f"FER2013 at {path} ({source}) has no {' or '.join(missing)}/ folder; expected "
             f"train/<class>/*.jpg and test/<class>/*.jpg; {where_to_get_data()}")
-    for split in ("train", "test"):
+    for split in splits:
         found = {p.name for p in (path / split).iterdir() if p.is_dir()}
         if not found & set(CLASS_NAMES):
             raise DatasetNotFoundError(
@@ -202,7 +204,7 @@ def load_fer2013(data_dir: str | os.PathLike | None = None, *, use_cache: bool =
     path is read with :func:`load_fer2013_csv` instead. Training asks for ``("train",)``
     only, so it never opens a test file.
     """
-    root = find_dataset_dir(data_dir)
+    root = find_dataset_dir(data_dir, tuple(splits))
     if root.suffix == ".csv":
         loaded = load_fer2013_csv(root)
         return {s: loaded[s] for s in splits}

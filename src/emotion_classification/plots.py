@@ -165,19 +165,24 @@ def plot_augmentation_grid(original: np.ndarray, variants: np.ndarray, path=None
     return fig
 
 
-def plot_class_balance(counts: np.ndarray, weights: np.ndarray, path=None):
-    """Train counts per class before and after loss weighting (count x class weight)."""
+def plot_class_balance(counts: np.ndarray, weightings: dict[str, np.ndarray], path=None):
+    """Each class's share of the training loss under several weightings (count x weight).
+
+    ``weightings`` maps a label (``"none"``, ``"sqrt"``...) to per-class weights; the
+    max/min ratio in each legend entry says how unequal the classes remain.
+    """
     order = np.argsort(counts)
-    effective = counts * weights
     y = np.arange(len(CLASS_NAMES))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.barh(y + 0.2, counts[order], height=0.4, label="images (before)")
-    ax.barh(y - 0.2, effective[order], height=0.4, label="weighted share of the loss (after)")
+    height = 0.8 / max(1, len(weightings))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for k, (label, weights) in enumerate(weightings.items()):
+        effective = counts * weights
+        ax.barh(y + 0.4 - height * (k + 0.5), effective[order], height=height,
+                label=f"{label} (max/min {effective.max() / effective.min():.1f})")
     ax.set_yticks(y, [CLASS_NAMES[i] for i in order])
-    ax.set_xlabel("images, or image-equivalents of loss weight")
-    ax.set_title(f"Class balance: max/min ratio {counts.max() / counts.min():.1f} before, "
-                 f"{effective.max() / effective.min():.1f} after")
-    ax.legend()
+    ax.set_xlabel("image-equivalents of loss weight (class count x weight per image)")
+    ax.set_title("Class balance of the training loss under each class weighting")
+    ax.legend(title="class_weighting")
     fig.tight_layout()
     save_figure(fig, path)
     return fig
