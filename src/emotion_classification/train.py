@@ -58,7 +58,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 42
     precision: str = "auto"  # auto, mixed_bfloat16, mixed_float16 or float32
-    jit_compile: bool = False
+    jit_compile: bool = False  # XLA on TensorFlow; JAX always compiles (see use_jit)
     small_per_class: int = 0  # >0: small-data mode, this many train images per class
     data_dir: str | None = None
     run_dir: str = "runs/emotion_cnn"
@@ -227,7 +227,8 @@ def build_training_model(config: TrainConfig, steps_per_epoch: int):
 
 def use_jit(config: TrainConfig) -> bool:
     """XLA compilation: always on JAX (un-jitted JAX runs op by op, hundreds of times
-    slower); on TensorFlow only when asked (no clear gain measured on this CPU)."""
+    slower); on TensorFlow only when asked (on the 2-core CPU, TensorFlow's XLA could not
+    compile the augmented training step: 'Graph execution error')."""
     import keras
 
     return config.jit_compile or keras.backend.backend() == "jax"
