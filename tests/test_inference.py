@@ -189,6 +189,17 @@ def test_a_6000x4000_photo_is_handled(recognizer, people_jpg, people_faces, tmp_
 # ----------------------------------------------------------------------------- recognizer
 
 
+def test_near_tied_probabilities_give_a_top_emotion_that_matches_the_written_scores(recognizer):
+    from emotion_classification.detection import Face
+
+    probs = np.full(len(CLASS_NAMES), 0.14, np.float64)
+    probs[CLASS_NAMES.index("disgust")] = 0.1461596  # rounds to 0.14616
+    probs[CLASS_NAMES.index("happy")] = 0.1461604  # larger, but also rounds to 0.14616
+    record = recognizer.face_record(Face((0, 0, 10, 10), 0.999), probs)
+    assert record["top_emotion"] == max(record["emotions"], key=record["emotions"].get)
+    assert record["top_score"] == record["emotions"][record["top_emotion"]] == 0.14616
+
+
 def test_people_jpg_has_about_30_faces_with_complete_records(recognizer, people_faces):
     low, high = PEOPLE_FACES_RANGE
     assert low <= len(people_faces) <= high

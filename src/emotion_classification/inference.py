@@ -296,18 +296,23 @@ class EmotionRecognizer:
         return apply_temperature(probs, self.temperature)
 
     def face_record(self, face: Face, probs: np.ndarray) -> dict:
-        """The public description of one face, with plain Python types (JSON-ready)."""
-        top = int(np.argmax(probs))
-        top_score = float(probs[top])
+        """The public description of one face, with plain Python types (JSON-ready).
+
+        Probabilities are rounded to 6 decimals and the top class is picked from the rounded
+        values, so ``top_emotion`` is always the largest entry of ``emotions`` as written
+        (two classes within 1e-6 of each other resolve to the first in class order).
+        """
+        rounded = [round(float(p), 6) for p in probs]
+        top = int(np.argmax(rounded))
+        top_score = rounded[top]
         return {
             "box": [int(v) for v in face.box],
             "confidence": round(face.confidence, 6),
             "landmarks": {name: [round(x, 1), round(y, 1)]
                           for name, (x, y) in face.landmarks.items()},
-            "emotions": {name: round(float(p), 6)
-                         for name, p in zip(self.class_names, probs, strict=True)},
+            "emotions": dict(zip(self.class_names, rounded, strict=True)),
             "top_emotion": self.class_names[top],
-            "top_score": round(top_score, 6),
+            "top_score": top_score,
             "uncertain": bool(face.confidence < self.confident_detection
                               or top_score < self.uncertain_threshold),
         }
