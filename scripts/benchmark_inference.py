@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 
 from emotion_classification.data import project_root
+from emotion_classification.files import write_text
 from emotion_classification.inference import (
     EmotionRecognizer,
     ImageReadError,
     annotate,
     import_tensorflow_quietly,
     read_image,
-    write_text,
 )
 
 DEFAULT_IMAGE = "../shared/data/photos/people.jpg"
@@ -105,10 +105,11 @@ def machine() -> dict:
     import keras
     import tensorflow as tf
 
-    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    from emotion_classification.train import gpu_names
+
     return {"platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "gpus": gpus,
+            "tensorflow": tf.__version__, "keras": keras.__version__, "gpus": gpu_names(),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import keras
 import numpy as np
 
 from emotion_classification.data import DatasetNotFoundError, load_fer2013, project_root
+from emotion_classification.files import write_json
 from emotion_classification.train import (
     TrainConfig,
     build_training_model,
@@ -119,8 +119,7 @@ def main() -> None:
               f"; a {cpu_epoch['epochs_in_full_run']}-epoch run: "
               f"{cpu_epoch['projected_full_run_s'] / 3600:.2f} h")
     out = project_root() / "reports" / "benchmarks" / "training.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out, report)
     print(f"wrote {out}")
 
 

@@ -38,9 +38,10 @@ SETUP = """\
 from IPython.display import display
 
 from emotion_classification import eda
+from emotion_classification.files import project_path
 from emotion_classification.plots import plot_class_counts, plot_class_samples
 
-figure_dir = eda.resolve_figure_dir(FIGURE_DIR)
+figure_dir = project_path(FIGURE_DIR)
 splits = eda.load_for_eda(DATA_DIR, small=SMALL, seed=SEED)
 train, test = splits["train"], splits["test"]
 print(f"train: {len(train):,} images, test: {len(test):,} images"

@@ -53,7 +53,7 @@ import numpy as np
 from IPython.display import display
 from PIL import Image
 
-from emotion_classification.data import project_root
+from emotion_classification.files import project_path
 from emotion_classification.inference import (
     OutputWriter,
     annotate,
@@ -64,23 +64,16 @@ from emotion_classification.inference import (
 )
 from emotion_classification.plots import save_figure
 
-ROOT = project_root()
 SMALL_MAX_SIDE_PX = 512
 SMALL_PANEL_FACES = 6
 
-
-def from_root(path):
-    \"\"\"Relative paths are taken from the project root, so the notebook's folder does not matter.\"\"\"
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else (ROOT / path).resolve()
-
-
-image_path = from_root(IMAGE_PATH)
-figure_dir = from_root(FIGURE_DIR)
+# relative paths are taken from the project root, so the notebook's folder does not matter
+image_path = project_path(IMAGE_PATH)
+figure_dir = project_path(FIGURE_DIR)
 if OUT_DIR:
-    out_dir = from_root(OUT_DIR)
+    out_dir = project_path(OUT_DIR)
 else:
-    out_dir = Path(tempfile.mkdtemp(prefix="group-photo-")) if SMALL else ROOT / "outputs" / "group_photo"
+    out_dir = Path(tempfile.mkdtemp(prefix="group-photo-")) if SMALL else project_path("outputs/group_photo")
 recognizer, which_model = recognizer_for_notebook(MODEL_PATH, small=SMALL,
                                                   detector_threshold=DETECTOR_THRESHOLD, tta=TTA)
 print(which_model)
@@ -116,7 +109,7 @@ print("outputs:", out_dir)"""),
 Green boxes: confident faces; red: uncertain ones. The study's picture (right) uses its own
 colours: blue for faces the detector was over 0.99 sure of, red for the rest."""),
     ("code", """\
-seed_path = from_root(SEED_RESULT_PATH) if SEED_RESULT_PATH else None
+seed_path = project_path(SEED_RESULT_PATH) if SEED_RESULT_PATH else None
 panels = [(f"this project: {len(analysis.records)} faces", annotated)]
 if seed_path is not None and seed_path.is_file():
     panels.append(("original study", np.asarray(Image.open(seed_path).convert("RGB"))))

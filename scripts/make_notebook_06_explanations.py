@@ -42,10 +42,10 @@ SEED = 0  # which test images are picked"""
 
 SETUP = """\
 from emotion_classification.data import load_fer2013
-from emotion_classification.eda import resolve_figure_dir
 from emotion_classification.explain import GRAD_CAM_FIGURE, model_for_notebook, plot_grad_cam_grid
+from emotion_classification.files import project_path
 
-figure_dir = resolve_figure_dir(FIGURE_DIR)
+figure_dir = project_path(FIGURE_DIR)
 model, which_model = model_for_notebook(MODEL_PATH, small=SMALL)
 test = load_fer2013(DATA_DIR, splits=("test",))["test"]
 print(which_model)

@@ -44,8 +44,9 @@ import pandas as pd
 from IPython.display import display
 
 from emotion_classification import augmentation, data, plots, train
+from emotion_classification.files import project_path
 
-figure_dir = train.resolve(FIGURE_DIR)
+figure_dir = project_path(FIGURE_DIR)
 train_split = data.load_fer2013(DATA_DIR, splits=("train",))["train"]
 if SMALL:
     train_split = data.small_subset(train_split, 5, SEED)
@@ -124,6 +125,7 @@ from pathlib import Path
 import pandas as pd
 
 from emotion_classification import plots, train
+from emotion_classification.files import project_path
 
 config = train.TrainConfig(data_dir=DATA_DIR, figure_dir=FIGURE_DIR, **OVERRIDES)
 if SMALL:
@@ -133,7 +135,7 @@ if SMALL:
                                  model_path=str(scratch / "emotion_cnn.keras"))
 pd.Series(config.to_dict(), name="value").to_frame()"""),
     ("code", """\
-model_path = train.resolve(config.model_path)
+model_path = project_path(config.model_path)
 if SMALL or TRAIN:
     record = train.train(config)
 else:
@@ -144,7 +146,7 @@ pd.Series({key: record.get(key) for key in ("model", "parameters", "epochs_run",
     ("markdown", "## Learning curves (train is augmented; validation comes from the train folder)"),
     ("code", """\
 history = pd.read_csv(train.history_path(model_path))
-plots.plot_learning_curves(history, train.resolve(FIGURE_DIR) / "learning_curves.png")
+plots.plot_learning_curves(history, project_path(FIGURE_DIR) / "learning_curves.png")
 history.tail()"""),
 ]
 
@@ -168,12 +170,13 @@ SEED = 0  # which random test images the gallery shows"""),
 import pandas as pd
 from IPython.display import Image, display
 
-from emotion_classification import evaluate, train
+from emotion_classification import evaluate
+from emotion_classification.files import project_path
 
 report = evaluate.evaluate(MODEL_PATH, DATA_DIR, small_per_class=20 if SMALL else 0,
                            figure_dir=FIGURE_DIR, report_path=None if SMALL else REPORT_PATH,
                            update_model_json=not SMALL, seed=SEED)
-figure_dir = train.resolve(FIGURE_DIR)
+figure_dir = project_path(FIGURE_DIR)
 evaluate.summary_table(report)"""),
     ("markdown", "## Per-class scores on the full test folder"),
     ("code", "evaluate.per_class_table(report['splits']['test'])"),

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from emotion_classification.files import atomic_output, project_root
+
 #: Output order of every model in this project: the Kaggle folder names, sorted.
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 IMAGE_SIZE_PX = 48
@@ -58,19 +60,6 @@ class Split:
     def subset(self, index: np.ndarray) -> Split:
         """Return the rows selected by an index or boolean mask."""
         return Split(self.images[index], self.labels[index], self.names[index])
-
-
-def project_root() -> Path:
-    """The checkout that holds ``pyproject.toml``, else the current directory.
-
-    Default paths (``data/fer2013``, ``data/cache``, ``models/``) are relative to it, so
-    notebooks running inside ``notebooks/`` find the same files as the command line.
-    """
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "src").is_dir():
-            return parent
-    return Path.cwd()
 
 
 def where_to_get_data() -> str:
@@ -233,10 +222,8 @@ def save_cache(cache_path: Path, splits: dict[str, Split], problems: list[str]) 
     arrays = {f"{s}_{field}": getattr(split, field)
               for s, split in splits.items() for field in ("images", "labels", "names")}
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp.npz")
-        np.savez(tmp, problems=np.asarray(problems, dtype=str), **arrays)
-        os.replace(tmp, cache_path)
+        with atomic_output(cache_path) as tmp:
+            np.savez(tmp, problems=np.asarray(problems, dtype=str), **arrays)
     except OSError as error:
         warnings.warn(f"could not write the FER2013 cache {cache_path}: {error}", stacklevel=3)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,9 +28,9 @@ from emotion_classification.data import (
     class_counts,
     imbalance_ratio,
     load_fer2013,
-    project_root,
     small_subset,
 )
+from emotion_classification.files import project_path
 
 #: Images per class in small-data mode (tests, quick checks).
 SMALL_PER_CLASS = 8
@@ -42,12 +41,6 @@ FIGURE_FILES = {"counts": "class_counts.png", "samples": "class_samples.png",
 STATS_CHUNK_IMAGES = 2048
 #: Bins of the pixel-value histogram; divides 256 so every bin holds the same values.
 HISTOGRAM_BINS = 32
-
-
-def resolve_figure_dir(figure_dir: str | os.PathLike | None = None) -> Path:
-    """A figure folder; relative paths are taken from the project root, not the cwd."""
-    path = Path(figure_dir or DEFAULT_FIGURE_DIR).expanduser()
-    return path if path.is_absolute() else project_root() / path
 
 
 def load_for_eda(data_dir: str | os.PathLike | None = None, small: bool = False,
@@ -154,7 +147,7 @@ def run_eda(data_dir: str | os.PathLike | None = None,
     from emotion_classification.plots import plot_class_counts, plot_class_samples
 
     splits = load_for_eda(data_dir, small=small, seed=seed)
-    out = resolve_figure_dir(figure_dir)
+    out = project_path(figure_dir or DEFAULT_FIGURE_DIR)
     paths = {key: out / name for key, name in FIGURE_FILES.items()}
     train = splits["train"]
     counts = count_table(splits)

@@ -149,8 +149,8 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              report_path: str | Path | None = "reports/evaluation.json",
              update_model_json: bool = True, seed: int = 0) -> dict:
     """Evaluate a model end to end; return the report (also written to ``report_path``)."""
+    from emotion_classification.files import project_path, write_json
     from emotion_classification.models import load_model_and_record, predict_proba
-    from emotion_classification.train import resolve, write_json
 
     model, record = load_model_and_record(model_path)
     val, test = load_eval_data(data_dir, record, small_per_class)
@@ -181,9 +181,9 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold)}
     report["most_confused"] = most_confused_pairs(test.labels, probs[False])
     if figure_dir is not None:
-        write_figures(resolve(figure_dir), test, probs[False], calibrated, seed)
+        write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
     if report_path is not None:
-        path = resolve(report_path)
+        path = project_path(report_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, report)
     if update_model_json and not small_per_class:
@@ -209,8 +209,8 @@ def write_figures(figure_dir: Path, test: Split, probs: np.ndarray, calibrated: 
 def store_in_model_record(model_path: str | None, record: dict, report: dict) -> None:
     """Put calibration and test metrics into the model's JSON (atomically)."""
     from emotion_classification.data import project_root
+    from emotion_classification.files import write_json
     from emotion_classification.models import DEFAULT_MODEL_PATH
-    from emotion_classification.train import write_json
 
     path = Path(model_path) if model_path else project_root() / DEFAULT_MODEL_PATH
     record = dict(record)

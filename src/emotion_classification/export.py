@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotion_classification.files import atomic_output
+
 DEFAULT_OUT_DIR = "models"
 DEFAULT_REPORT_PATH = "reports/benchmarks/export.json"
 PREDICT_BATCH_SIZE = 256
@@ -52,14 +54,6 @@ def convert_saved_model(saved_model_dir: Path, quantize: bool) -> bytes:
     return converter.convert()
 
 
-def write_bytes_atomic(path: Path, payload: bytes) -> None:
-    """Write a file atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
 def export_tflite(model_path: str | os.PathLike | None = None,
                   out_dir: str | os.PathLike = DEFAULT_OUT_DIR) -> dict[str, Path]:
     """Convert a ``.keras`` model to float32 and int8 ``.tflite`` files; return their paths.
@@ -82,7 +76,8 @@ def export_tflite(model_path: str | os.PathLike | None = None,
         except Exception as error:  # the converter raises many types
             raise ExportError(f"{model_path}: TensorFlow Lite conversion failed ({error})") from error
     for variant, path in paths.items():
-        write_bytes_atomic(path, flatbuffers[variant])
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(flatbuffers[variant])
     return paths
 
 
@@ -223,11 +218,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO lines
     from emotion_classification.data import DatasetNotFoundError, load_fer2013
+    from emotion_classification.files import project_path, write_json
     from emotion_classification.models import DEFAULT_MODEL_PATH, ModelFileError
-    from emotion_classification.train import resolve, write_json
 
     args = parse_args(argv)
-    model_path, out_dir = resolve(args.model or DEFAULT_MODEL_PATH), resolve(args.out)
+    model_path, out_dir = project_path(args.model or DEFAULT_MODEL_PATH), project_path(args.out)
     try:
         paths = export_tflite(model_path, out_dir)
         for variant, path in paths.items():
@@ -240,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, ExportError, DatasetNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report_path = resolve(args.report)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = project_path(args.report)
     write_json(report_path, check_report(model_path, paths, table, len(test), args.batch_size))
     print(table.to_string())
     print(f"saved {report_path}", file=sys.stderr)

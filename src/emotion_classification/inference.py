@@ -49,6 +49,7 @@ from emotion_classification.detection import (
     crop_box,
     model_crops,
 )
+from emotion_classification.files import atomic_output, project_path, write_text
 
 #: File name endings picked up when a folder is given to ``predict``.
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -326,11 +327,9 @@ def recognizer_for_notebook(model_path: str | os.PathLike | None = None, small: 
     model is replaced by an untrained small ``emotion_cnn`` so the notebook still runs; its
     labels then mean nothing. An explicit path that does not load raises.
     """
-    from emotion_classification.data import project_root
     from emotion_classification.models import DEFAULT_MODEL_PATH, emotion_cnn
 
-    path = Path(model_path or DEFAULT_MODEL_PATH).expanduser()
-    path = path if path.is_absolute() else project_root() / path
+    path = project_path(model_path or DEFAULT_MODEL_PATH)
     if small and model_path is None and not path.is_file():
         model = emotion_cnn(widths=(8, 8, 16, 16), head_units=16, name="untrained")
         return (EmotionRecognizer(model=model, **kwargs),
@@ -443,19 +442,6 @@ def plot_face_panel(annotated_rgb: np.ndarray, records: list[dict], crops: np.nd
 # ----------------------------------------------------------------------------- outputs
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary name beside ``path``; rename it onto ``path`` once written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_rgb(rgb: np.ndarray, path: Path) -> None:
     """Write an RGB array as JPEG or PNG (by suffix), atomically."""
     with atomic_output(path) as tmp:
@@ -464,12 +450,6 @@ def save_rgb(rgb: np.ndarray, path: Path) -> None:
             image.save(tmp, format="JPEG", quality=ANNOTATED_JPEG_QUALITY)
         else:
             image.save(tmp, format="PNG")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def csv_rows(image_results: list[dict], class_names: Sequence[str]) -> list[dict]:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from emotion_classification.data import CLASS_NAMES  # noqa: E402
+from emotion_classification.files import atomic_output  # noqa: E402
 
 FIGURE_DPI = 110
 
@@ -22,10 +23,9 @@ def save_figure(fig, path: str | os.PathLike | None) -> None:
     if path is None:
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, dpi=FIGURE_DPI, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=FIGURE_DPI, bbox_inches="tight",
+                    format=path.suffix.lstrip(".") or "png")
 
 
 def plot_learning_curves(history: str | os.PathLike | pd.DataFrame, path=None):

@@ -26,10 +26,10 @@ from emotion_classification.data import (
     IMAGE_SIZE_PX,
     Split,
     load_fer2013,
-    project_root,
     small_subset,
     train_val_split,
 )
+from emotion_classification.files import atomic_output, project_path, write_json, write_text
 
 
 @dataclass
@@ -244,12 +244,6 @@ def load_training_data(config: TrainConfig) -> tuple[Split, Split]:
     return train, val
 
 
-def resolve(path: str | os.PathLike) -> Path:
-    """Relative paths are relative to the project root, wherever the caller runs."""
-    path = Path(path)
-    return path if path.is_absolute() else project_root() / path
-
-
 def make_callbacks(config: TrainConfig, run_dir: Path) -> list:
     import keras
 
@@ -332,7 +326,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     keras.utils.set_random_seed(config.seed)
     precision = choose_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
-    run_dir = resolve(config.run_dir)
+    run_dir = project_path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
@@ -412,11 +406,11 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
         "batch_norm_recalibrated_on": "train split without augmentation",
         "command": reproduce_command(config),
     }
-    save_model_with_record(model, record, resolve(config.model_path))
+    save_model_with_record(model, record, project_path(config.model_path))
     if len(history):
-        shipped_history = history_path(resolve(config.model_path))
-        shipped_history.write_text(history_csv.read_text())
-        plot_learning_curves(shipped_history, resolve(config.figure_dir) / "learning_curves.png")
+        shipped_history = history_path(project_path(config.model_path))
+        write_text(shipped_history, history_csv.read_text())
+        plot_learning_curves(shipped_history, project_path(config.figure_dir) / "learning_curves.png")
     return record
 
 
@@ -427,18 +421,9 @@ def history_path(model_path: Path) -> Path:
 
 def save_model_with_record(model, record: dict, model_path: Path) -> None:
     """Write ``model.keras`` and ``model.json`` atomically (temp file, then rename)."""
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_model = model_path.with_name(f".tmp-{model_path.name}")
-    model.save(tmp_model)
-    os.replace(tmp_model, model_path)
+    with atomic_output(model_path) as tmp:
+        model.save(tmp)
     write_json(model_path.with_suffix(".json"), record)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON atomically."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def reproduce_command(config: TrainConfig) -> str:
@@ -479,5 +464,5 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args([a for a in argv if a != "--finish-only"])
     record = train(config, finish_only=finish_only)
     print(json.dumps({k: record[k] for k in ("epochs_run", "wall_time_s", "validation")}))
-    print(f"saved {resolve(config.model_path)}", file=sys.stderr)
+    print(f"saved {project_path(config.model_path)}", file=sys.stderr)
     return 0

@@ -38,16 +38,15 @@ from emotion_classification.detection import (
     DEFAULT_DETECTOR_THRESHOLD,
     DEFAULT_MIN_FACE_SIZE_PX,
 )
+from emotion_classification.files import atomic_output, write_text
 from emotion_classification.inference import (
     DEFAULT_OUT_DIR,
     EmotionRecognizer,
     annotate,
-    atomic_output,
     error_line,
     import_tensorflow_quietly,
     missing_file_problem,
     stdout_may_close,
-    write_text,
 )
 
 #: Frames analysed per second of video when neither ``every`` nor ``fps`` is given.
