@@ -2,11 +2,14 @@
 
 Notebooks are found by glob, so a new notebook is tested without touching this file. Its
 ``parameters`` cell must define ``SMALL`` and ``FIGURE_DIR``. A notebook that mentions
-FER2013 requests the ``fer2013_dir`` fixture: it skips where the data is missing, and fails
-in CI.
+FER2013 requests the ``fer2013_dir`` fixture, and one whose parameters default to
+``../shared/...`` photos requests ``shared_dir`` (those paths are pointed at it): each skips
+where its data is missing, and fails in CI.
 """
 
 from __future__ import annotations
+
+import re
 
 import nbformat
 import pytest
@@ -30,6 +33,16 @@ def needs_fer2013(path) -> bool:
                for cell in nb.cells if cell.cell_type == "code")
 
 
+SHARED_DEFAULT = re.compile(r'^(\w+) = "\.\./shared/([^"]+)"', re.MULTILINE)
+
+
+def shared_defaults(path) -> dict[str, str]:
+    """Parameters whose default is a ``../shared/...`` path: name -> path below shared/."""
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    return dict(SHARED_DEFAULT.findall(source))
+
+
 def test_notebooks_exist():
     assert NOTEBOOKS, f"no notebooks found in {notebook_dir()}"
 
@@ -40,8 +53,12 @@ def test_notebooks_exist():
 def test_notebook_runs_in_small_mode(path, tmp_path, request):
     if needs_fer2013(path):
         request.getfixturevalue("fer2013_dir")
+    parameters = {}
+    if shared := shared_defaults(path):  # photos from ../shared: skip, or fail in CI
+        shared_dir = request.getfixturevalue("shared_dir")
+        parameters = {name: str(shared_dir / rest) for name, rest in shared.items()}
     figure_dir = tmp_path / "figures"
-    nb = run_notebook(path, {"SMALL": True, "FIGURE_DIR": str(figure_dir)},
+    nb = run_notebook(path, {**parameters, "SMALL": True, "FIGURE_DIR": str(figure_dir)},
                       output_path=tmp_path / path.name)
     executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count is not None for c in executed)
