@@ -66,6 +66,7 @@ def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
     assert saved["class_names"] == list(CLASS_NAMES)
     assert saved["input"]["shape"] == [48, 48, 1]
     assert saved["epochs_run"] == 1 and saved["wall_time_s"] > 0 and saved["best_epoch"] == 1
+    assert saved["run_time_s"] >= saved["wall_time_s"]  # the whole command includes the epochs
     assert saved["data"]["train"] + saved["data"]["validation"] == TRAIN_PER_CLASS * 7
     assert saved["config"]["widths"] == [4, 4, 8, 8]
     assert (tmp_path / "models" / "m.history.csv").is_file()

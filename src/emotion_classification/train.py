@@ -322,6 +322,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     """
     import keras
 
+    started_s = time.time()
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     keras.utils.set_random_seed(config.seed)
     precision = choose_precision(config.precision)
@@ -336,7 +337,8 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
         model = keras.models.load_model(run_dir / "best.keras", compile=False).layers[-1]
     else:
         model = fit(config, train_split, val_split, x_train, run_dir, precision)
-    return finish(model, config, train_split, val_split, x_train, run_dir, precision)
+    return finish(model, config, train_split, val_split, x_train, run_dir, precision,
+                  started_s)
 
 
 def epoch_timer():
@@ -372,8 +374,14 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
 
 
 def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
-           x_train: np.ndarray, run_dir: Path, precision: str) -> dict:
-    """Float32 copy, batch-norm recalibration, then the model, its record and its curves."""
+           x_train: np.ndarray, run_dir: Path, precision: str,
+           started_s: float | None = None) -> dict:
+    """Float32 copy, batch-norm recalibration, then the model, its record and its curves.
+
+    ``wall_time_s`` in the record sums the epoch times (over every resumed process);
+    ``run_time_s`` is this process from start to saving (data loading, fitting and
+    finishing), the number to compare with a time budget when the run was not interrupted.
+    """
     import keras
 
     from emotion_classification.plots import plot_learning_curves
@@ -398,6 +406,7 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
         "best_epoch": int(history["val_accuracy"].idxmax()) + 1 if len(history) else None,
         "wall_time_s": (round(float(history["epoch_time_s"].sum()), 1)
                         if "epoch_time_s" in history else None),
+        "run_time_s": round(time.time() - started_s, 1) if started_s else None,
         "hardware": hardware_description(),
         "data": {"train": len(train_split), "validation": len(val_split),
                  "small_per_class": config.small_per_class},
