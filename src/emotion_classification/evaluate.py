@@ -183,9 +183,7 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
     if figure_dir is not None:
         write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
     if report_path is not None:
-        path = project_path(report_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, report)
+        write_json(project_path(report_path), report)
     if update_model_json and not small_per_class:
         store_in_model_record(model_path, record, report)
     return report

@@ -329,7 +329,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     keras.mixed_precision.set_global_policy(precision)
     run_dir = project_path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    write_json(run_dir / "config.json", config.to_dict())
 
     train_split, val_split = load_training_data(config)
     x_train = to_model_input(train_split.images, config.channels)
@@ -374,8 +374,7 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
 
 
 def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
-           x_train: np.ndarray, run_dir: Path, precision: str,
-           started_s: float | None = None) -> dict:
+           x_train: np.ndarray, run_dir: Path, precision: str, started_s: float) -> dict:
     """Float32 copy, batch-norm recalibration, then the model, its record and its curves.
 
     ``wall_time_s`` in the record sums the epoch times (over every resumed process);
@@ -406,7 +405,7 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
         "best_epoch": int(history["val_accuracy"].idxmax()) + 1 if len(history) else None,
         "wall_time_s": (round(float(history["epoch_time_s"].sum()), 1)
                         if "epoch_time_s" in history else None),
-        "run_time_s": round(time.time() - started_s, 1) if started_s else None,
+        "run_time_s": round(time.time() - started_s, 1),
         "hardware": hardware_description(),
         "data": {"train": len(train_split), "validation": len(val_split),
                  "small_per_class": config.small_per_class},
