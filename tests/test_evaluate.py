@@ -85,3 +85,14 @@ def test_committed_model_reproduces_its_stored_test_numbers(committed_model_path
         stored["private_test"]["accuracy"], abs=1e-4)
     assert record["calibration"]["fitted_on"].startswith("validation")
     assert 0 < record["calibration"]["uncertain_threshold"] < 1
+
+
+def test_a_relative_model_path_is_taken_from_the_project_root(monkeypatch, tmp_path,
+                                                             committed_model_path):
+    """``evaluate --model models/emotion_cnn.keras`` names the same file from any folder,
+    as ``predict`` and ``export`` do; the record beside it comes along."""
+    monkeypatch.chdir(tmp_path)
+    model, record = load_model_and_record("models/emotion_cnn.keras")
+    assert model.output_shape == (None, 7)
+    assert record["class_names"] == json.loads(
+        committed_model_path.with_suffix(".json").read_text())["class_names"]

@@ -205,12 +205,12 @@ def write_figures(figure_dir: Path, test: Split, probs: np.ndarray, calibrated: 
 
 
 def store_in_model_record(model_path: str | None, record: dict, report: dict) -> None:
-    """Put calibration and test metrics into the model's JSON (atomically)."""
-    from emotion_classification.data import project_root
-    from emotion_classification.files import write_json
+    """Put calibration and test metrics into the model's JSON (atomically); ``model_path``
+    is resolved as :func:`~emotion_classification.models.load_model_and_record` does."""
+    from emotion_classification.files import project_path, write_json
     from emotion_classification.models import DEFAULT_MODEL_PATH
 
-    path = Path(model_path) if model_path else project_root() / DEFAULT_MODEL_PATH
+    path = project_path(model_path or DEFAULT_MODEL_PATH)
     record = dict(record)
     record["calibration"] = {k: report["calibration"][k] for k in (
         "temperature", "uncertain_threshold", "target_confident_accuracy", "fitted_on",

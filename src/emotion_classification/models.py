@@ -103,15 +103,16 @@ class ModelFileError(ValueError):
 def load_model_and_record(path: str | None = None) -> tuple[keras.Model, dict]:
     """Load a ``.keras`` model and the JSON record beside it (``class_names``, calibration...).
 
-    ``path`` defaults to the committed ``models/emotion_cnn.keras``. A missing JSON gives the
-    FER2013 class order and no calibration (temperature 1, no uncertain threshold).
+    ``path`` defaults to the committed ``models/emotion_cnn.keras``; a relative path is taken
+    from the project root, like every other path the package reads or writes, so a notebook
+    (run from ``notebooks/``) and the CLI name the same file the same way. A missing JSON
+    gives the FER2013 class order and no calibration (temperature 1, no uncertain threshold).
     """
     import json
-    from pathlib import Path
 
-    from emotion_classification.data import project_root
+    from emotion_classification.files import project_path
 
-    model_path = Path(path) if path else project_root() / DEFAULT_MODEL_PATH
+    model_path = project_path(path or DEFAULT_MODEL_PATH)
     if not model_path.is_file():
         raise ModelFileError(f"{model_path}: model file not found")
     try:
