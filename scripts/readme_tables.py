@@ -114,6 +114,25 @@ def recipe_choice(sweep: dict, cpu: dict, record: dict) -> list[str]:
             "sweep and is not reported here; the choice followed validation accuracy."]
 
 
+STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_stopped.history.csv"
+
+
+def stopped_cpu_run(epochs: int) -> str:
+    """A sentence on the kept history of a whole default run stopped part way, if any."""
+    import csv
+
+    path = ROOT / STOPPED_CPU_RUN
+    if not path.is_file():
+        return ""
+    times = [float(row["epoch_time_s"]) for row in csv.DictReader(path.open())]
+    mean = sum(times) / len(times)
+    return (f" A second attempt at a whole {epochs}-epoch run (the default command with "
+            "`--run-dir runs/cpu_e50`) was stopped after "
+            f"{len(times)} epochs for lack of session time: its epochs took {min(times):.0f} to "
+            f"{max(times):.0f} s, mean {mean:.0f} s (the test suite ran beside it during 4 of "
+            f"them), which projects to {mean * epochs / 3600:.2f} hours (`{STOPPED_CPU_RUN}`).")
+
+
 def whole_cpu_run(cpu_run: dict | None, c: dict) -> bool:
     """Whether the kept CPU run is a whole run of this configuration's epoch count."""
     return bool(cpu_run) and cpu_run["config"]["epochs"] == c["epochs"]
@@ -157,7 +176,7 @@ def training_run(record: dict, training: dict, cpu: dict, c: dict, cpu_run: dict
                  f"{cpu_run['run_time_s'] / 3600:.2f} hours on this CPU for the whole command "
                  f"and reached {cpu_run_result(cpu_run)}; it is not the committed model "
                  "(`reports/benchmarks/cpu_full_run.json`).")
-    return [text]
+    return [text + stopped_cpu_run(c["epochs"])]
 
 
 def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]:
@@ -224,7 +243,10 @@ def speed(training: dict, inference: dict, export: dict, video: dict) -> list[st
     out = ["## Speed", "",
            f"All measured on this project's development machine ({training['hardware']}), one "
            "benchmark at a time with nothing else running; each command rewrites its JSON under "
-           "`reports/benchmarks/`.", "",
+           "`reports/benchmarks/`. Training throughput is the steady state: each timed epoch "
+           "runs from the end of its first batch to the end of its last, so the seconds `fit` "
+           "spends setting up every call are left out, as a real 200-batch epoch pays them "
+           "once.", "",
            "| what | result | command |", "|---|---|---|",
            f"| training throughput, default pipeline (`emotion_cnn`, 1 channel, "
            f"{default['precision']}, one-resampling augmentation) | {default['images_per_s']:.0f} "

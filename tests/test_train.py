@@ -108,6 +108,21 @@ def test_seed_cnn_matches_the_study_and_default_model_is_small():
     assert default.count_params() * 4 < 20e6  # float32 weights under 20 MB
 
 
+def test_cropping_inside_the_model_keeps_the_48x48_contract():
+    """``crop_px`` trains on the centre of the face, yet the model still takes 48x48."""
+    full = emotion_cnn(widths=(4, 4, 8, 8), head_units=8)
+    cropped = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, crop_px=4)
+    assert cropped.input_shape == (None, 48, 48, 1)
+    assert cropped.count_params() == full.count_params()
+    assert cropped.get_layer("crop").output.shape[1:3] == (40, 40)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    edited = faces.copy()
+    edited[:, :4] = 0  # a change confined to the cropped border does not reach the output
+    np.testing.assert_allclose(cropped.predict(faces, verbose=0),
+                               cropped.predict(edited, verbose=0), atol=1e-6)
+    assert config_from_args(["--crop-px", "2"]).crop_px == 2
+
+
 def test_batch_norm_recalibration_matches_the_clean_image_statistics():
     from emotion_classification.train import recalibrate_batch_norm
 

@@ -42,6 +42,7 @@ class TrainConfig:
     dropout: float = 0.4  # before the output layer
     block_dropout: float = 0.0  # between conv blocks (see models.emotion_cnn)
     head_units: int = 256
+    crop_px: int = 0  # pixels cropped from each edge inside the model (see models.emotion_cnn)
     channels: int = 1  # 3 = the original study's RGB copies of the gray image
     augmentation: str = "default"
     epochs: int = 50
@@ -176,7 +177,7 @@ def build_model_from_config(config: TrainConfig):
     if config.model == "emotion_cnn":
         return emotion_cnn(widths=tuple(config.widths), convs_per_block=config.convs_per_block,
                            dropout=config.dropout, head_units=config.head_units,
-                           block_dropout=config.block_dropout)
+                           block_dropout=config.block_dropout, crop_px=config.crop_px)
     raise ValueError(f"unknown model {config.model!r}: use emotion_cnn or seed_cnn")
 
 
