@@ -96,3 +96,21 @@ def test_a_relative_model_path_is_taken_from_the_project_root(monkeypatch, tmp_p
     assert model.output_shape == (None, 7)
     assert record["class_names"] == json.loads(
         committed_model_path.with_suffix(".json").read_text())["class_names"]
+
+
+def test_committed_model_record_rebuilds_the_committed_architecture(committed_model_path):
+    """The config and the command stored beside the model describe that model, under the
+    current defaults: rebuilding from either gives the same layers and parameter count."""
+    import shlex
+
+    from emotion_classification.train import build_model_from_config, config_from_args
+
+    model, record = load_model_and_record(str(committed_model_path))
+    words = shlex.split(record["command"])
+    from_command = config_from_args(words[words.index("train") + 1:])
+    for key in ("widths", "crop_px", "epochs", "learning_rate", "class_weighting", "seed"):
+        stored = record["config"][key]
+        assert getattr(from_command, key) == (tuple(stored) if key == "widths" else stored), key
+    rebuilt = build_model_from_config(from_command)
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    assert rebuilt.count_params() == model.count_params()

@@ -110,8 +110,9 @@ def test_seed_cnn_matches_the_study_and_default_model_is_small():
 
 def test_cropping_inside_the_model_keeps_the_48x48_contract():
     """``crop_px`` trains on the centre of the face, yet the model still takes 48x48."""
-    full = emotion_cnn(widths=(4, 4, 8, 8), head_units=8)
+    full = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, crop_px=0)
     cropped = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, crop_px=4)
+    assert "crop" not in [layer.name for layer in full.layers]
     assert cropped.input_shape == (None, 48, 48, 1)
     assert cropped.count_params() == full.count_params()
     assert cropped.get_layer("crop").output.shape[1:3] == (40, 40)
@@ -121,6 +122,17 @@ def test_cropping_inside_the_model_keeps_the_48x48_contract():
     np.testing.assert_allclose(cropped.predict(faces, verbose=0),
                                cropped.predict(edited, verbose=0), atol=1e-6)
     assert config_from_args(["--crop-px", "2"]).crop_px == 2
+    assert TrainConfig().crop_px == 4  # the default recipe trains on the 40x40 centre
+
+
+def test_optimizer_choice_builds_the_named_keras_optimizer():
+    from emotion_classification.train import make_optimizer
+
+    sgd = make_optimizer(config_from_args(["--optimizer", "sgd", "--learning-rate", "0.05"]), 10)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.9
+    assert isinstance(make_optimizer(TrainConfig(), 10), keras.optimizers.AdamW)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer(TrainConfig(optimizer="rmsprop"), 10)
 
 
 def test_batch_norm_recalibration_matches_the_clean_image_statistics():
