@@ -36,6 +36,7 @@ from emotion_classification.train import (
     TrainConfig,
     build_training_model,
     choose_precision,
+    epoch_times,
     hardware_description,
     one_hot,
     to_model_input,
@@ -95,17 +96,14 @@ def images_per_second(config: TrainConfig, images, labels, steps: int, repeats: 
 
 def cpu_epoch_times(history_csv: Path) -> dict:
     """Whole-epoch times of a real training run, and a full default run at that pace."""
-    import pandas as pd
-
-    history = pd.read_csv(history_csv)
-    if history.empty or "epoch_time_s" not in history:
+    times = epoch_times(history_csv)
+    if not times:
         raise SystemExit(f"error: {history_csv}: no epoch_time_s column or no finished epoch")
-    times = history["epoch_time_s"].astype(float)
+    mean_s = float(np.mean(times))
     epochs = TrainConfig().epochs
     return {"history": str(history_csv), "epochs_timed": len(times),
-            "epoch_s": [round(t, 1) for t in times], "mean_epoch_s": round(float(times.mean()), 1),
-            "epochs_in_full_run": epochs,
-            "projected_full_run_s": round(float(times.mean()) * epochs, 0)}
+            "epoch_s": [round(t, 1) for t in times], "mean_epoch_s": round(mean_s, 1),
+            "epochs_in_full_run": epochs, "projected_full_run_s": round(mean_s * epochs, 0)}
 
 
 def main() -> None:

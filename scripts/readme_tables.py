@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emotion_classification.train import epoch_times
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"accuracy": 0.70, "macro_f1": 0.68, "disgust_recall": 0.55, "tta_accuracy": 0.72,
            "throughput_ratio": 3.0, "cpu_hours": 2.5}
@@ -118,13 +120,6 @@ def seedless(command: str) -> str:
     return recipe_flags(command, leave_out=("--seed",))
 
 
-def epoch_times(path: str) -> list[float]:
-    """The ``epoch_time_s`` column of a kept training history."""
-    import csv
-
-    return [float(row["epoch_time_s"]) for row in csv.DictReader((ROOT / path).open())]
-
-
 def scores(metrics: dict) -> str:
     return (f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
             f"disgust recall {metrics['disgust_recall']:.3f}")
@@ -200,8 +195,8 @@ UNCROPPED_CPU_RUN = "reports/benchmarks/cpu_e40_uncropped_run.json"
 def uncropped_cpu_runs(epochs: int) -> str:
     """The whole-face recipe on the CPU: one whole 40-epoch run and one stopped 50-epoch run."""
     run = load(UNCROPPED_CPU_RUN)
-    times = epoch_times(STOPPED_CPU_RUN)
-    e40 = epoch_times(UNCROPPED_CPU_RUN.replace(".json", ".history.csv"))
+    times = epoch_times(ROOT / STOPPED_CPU_RUN)
+    e40 = epoch_times(ROOT / UNCROPPED_CPU_RUN.replace(".json", ".history.csv"))
     return (f"slower here. One whole run of it shortened to {run['config']['epochs']} epochs (`{run['command']}`) took "
             f"{run['run_time_s'] / 3600:.2f} hours for the whole command (epochs "
             f"{min(e40):.0f} to {max(e40):.0f} s, mean {sum(e40) / len(e40):.0f} s) and reached "

@@ -160,3 +160,48 @@ def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, 
     record = train(config, finish_only=True)
     assert (tmp_path / "models" / "m.keras").is_file()
     assert record["epochs_run"] == 1 and record["validation"]["accuracy"] >= 0
+
+
+def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp_path):
+    from emotion_classification.models import load_model_and_record, predict_proba
+    from emotion_classification.train import load_training_data, teacher_targets, training_targets
+
+    _, config = tiny_run
+    train(config)  # its model is the teacher below
+    teacher_path = tmp_path / "models" / "m.keras"
+    train_split, _ = load_training_data(config)
+    teacher, _ = load_model_and_record(str(teacher_path))
+    as_predicted = predict_proba(teacher, train_split.images, tta=True)
+    plain = teacher_targets(teacher_path, train_split.images, temperature=1.0)
+    np.testing.assert_allclose(plain, as_predicted / as_predicted.sum(1, keepdims=True), atol=1e-5)
+    softened = teacher_targets(teacher_path, train_split.images, temperature=3.0)
+    np.testing.assert_allclose(softened.sum(1), 1.0, atol=1e-5)
+    assert (softened.argmax(1) == plain.argmax(1)).all()
+    assert (softened.max(1) <= plain.max(1) + 1e-6).all()
+
+    student = TrainConfig(**{**config.to_dict(), "teacher": str(teacher_path),
+                             "distill_weight": 0.6, "distill_temperature": 3.0})
+    targets = training_targets(student, train_split)
+    hard = np.eye(len(CLASS_NAMES))[train_split.labels]
+    np.testing.assert_allclose(targets, 0.4 * hard + 0.6 * softened, atol=1e-5)
+    np.testing.assert_array_equal(training_targets(config, train_split), hard)
+    command = reproduce_command(student)
+    parsed = config_from_args(shlex.split(command)[4:])
+    assert "--teacher" in command and parsed.teacher == str(teacher_path)
+    assert (parsed.distill_weight, parsed.distill_temperature) == (0.6, 3.0)
+
+
+def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):
+    from emotion_classification.train import main
+
+    _, config = tiny_run
+    missing_path = tmp_path / "no-teacher.keras"
+    status = main(["--data-dir", config.data_dir, "--teacher", str(missing_path),
+                   "--widths", "4,4,8,8", "--head-units", "8", "--epochs", "1",
+                   "--val-fraction", "0.3", "--batch-size", "16", "--precision", "float32",
+                   "--run-dir", config.run_dir, "--model-path", config.model_path,
+                   "--figure-dir", config.figure_dir, "--verbose", "0"])
+    error = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in error
+    assert error.strip().splitlines()[-1] == f"error: {missing_path}: model file not found"
+    assert not (tmp_path / "models" / "m.keras").exists()

@@ -55,6 +55,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_momentum: float = 0.0  # >0: weights averaged over steps (copied in once an epoch)
     class_weighting: str = "none"  # none, sqrt (1/sqrt(count)) or balanced (1/count)
+    teacher: str | None = None  # a trained .keras model to distil from (see teacher_targets)
+    distill_weight: float = 0.7  # share of the teacher's soft labels in the training targets
+    distill_temperature: float = 2.0  # softens the teacher's probabilities (1 = as predicted)
     early_stopping_patience: int = 30
     val_fraction: float = 0.1
     seed: int = 42
@@ -269,6 +272,40 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
 
 
+def teacher_targets(teacher_path: str | Path, images: np.ndarray, temperature: float = 2.0,
+                    batch_size: int = 512) -> np.ndarray:
+    """The teacher's soft labels for ``images``: flip-averaged, softened by ``temperature``.
+
+    Knowledge distillation (Hinton et al. 2015): a student trained towards a stronger
+    model's class probabilities learns which wrong classes a face resembles (fear next to
+    surprise, sad next to neutral), which one-hot labels do not say. The teacher sees each
+    clean 48x48 image and its mirror once, before training (offline distillation), so it
+    costs one inference pass over the train split, not a forward pass per training step.
+    ``temperature`` T raises the probabilities to the power 1/T and renormalises, the same
+    as dividing the logits by T.
+    """
+    from emotion_classification.models import load_model_and_record, predict_proba
+
+    teacher, _ = load_model_and_record(str(teacher_path))
+    probs = predict_proba(teacher, images, tta=True, batch_size=batch_size)
+    logits = np.log(np.clip(probs.astype(np.float64), 1e-8, 1.0)) / temperature
+    soft = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def training_targets(config: TrainConfig, split: Split) -> np.ndarray:
+    """One-hot labels, mixed with the teacher's soft labels when the config names a teacher."""
+    hard = one_hot(split.labels)
+    if not config.teacher:
+        return hard
+    soft = teacher_targets(config.teacher, split.images, config.distill_temperature)
+    teacher_accuracy = float(np.mean(soft.argmax(1) == split.labels))
+    print(f"distilling from {config.teacher} (weight {config.distill_weight}, temperature "
+          f"{config.distill_temperature}); it agrees with {teacher_accuracy:.1%} of the train "
+          f"labels", flush=True)
+    return ((1 - config.distill_weight) * hard + config.distill_weight * soft).astype(np.float32)
+
+
 def float32_copy(model, config: TrainConfig):
     """Rebuild the model in float32 and copy the weights, so inference needs no bf16."""
     import keras
@@ -369,7 +406,7 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
           f"{len(train_split)} images, validating on {len(val_split)}; backend "
           f"{keras.backend.backend()}; {hardware_description()}", flush=True)
     train_model.fit(
-        x_train, one_hot(train_split.labels), sample_weight=weights[train_split.labels],
+        x_train, training_targets(config, train_split), sample_weight=weights[train_split.labels],
         validation_data=(to_model_input(val_split.images, config.channels),
                          one_hot(val_split.labels)),
         batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
@@ -431,6 +468,14 @@ def history_path(model_path: Path) -> Path:
     return model_path.with_suffix(".history.csv")
 
 
+def epoch_times(history_csv: str | Path) -> list[float]:
+    """The ``epoch_time_s`` column of a run's history CSV (empty when no epoch was timed)."""
+    history = pd.read_csv(history_csv)
+    if "epoch_time_s" not in history:
+        return []
+    return [float(t) for t in history["epoch_time_s"]]
+
+
 def save_model_with_record(model, record: dict, model_path: Path) -> None:
     """Write ``model.keras`` and ``model.json`` atomically (temp file, then rename)."""
     with atomic_output(model_path) as tmp:
@@ -471,10 +516,17 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from emotion_classification.data import DatasetNotFoundError
+    from emotion_classification.models import ModelFileError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     finish_only = "--finish-only" in argv
     config = config_from_args([a for a in argv if a != "--finish-only"])
-    record = train(config, finish_only=finish_only)
+    try:
+        record = train(config, finish_only=finish_only)
+    except (DatasetNotFoundError, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps({k: record[k] for k in ("epochs_run", "wall_time_s", "validation")}))
     print(f"saved {project_path(config.model_path)}", file=sys.stderr)
     return 0
