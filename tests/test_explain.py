@@ -23,18 +23,19 @@ def tiny_model(tiny_model_path):
     return load_model_and_record(tiny_model_path)[0]
 
 
-@pytest.fixture(scope="module")
-def brightness_model():
+def make_brightness_model(crop_px: int = 0):
     """A model whose class 0 logit is the mean brightness and class 1 logit its negative.
 
-    Its only feature map is the image itself (1x1 conv, weight 1, ReLU), so the Grad-CAM of
-    class 0 must be brightest where the image is, and class 1 has no positive evidence.
+    Its only feature map is the image itself (1x1 conv, weight 1, ReLU; after cropping
+    ``crop_px`` from each edge), so the Grad-CAM of class 0 must be brightest where the image
+    is, and class 1 has no positive evidence.
     """
     import keras
 
     inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Cropping2D(crop_px)(inputs) if crop_px else inputs
     x = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", activation="relu",
-                            name="features")(inputs)
+                            name="features")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     head = keras.layers.Dense(len(CLASS_NAMES), activation="softmax", name="probabilities")
     outputs = head(x)
@@ -42,6 +43,11 @@ def brightness_model():
     kernel[0, :2] = (1.0, -1.0)
     head.set_weights([kernel, np.zeros(len(CLASS_NAMES), np.float32)])
     return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def brightness_model():
+    return make_brightness_model()
 
 
 def patch_image(row: int, col: int) -> np.ndarray:
@@ -84,6 +90,16 @@ def test_peak_follows_the_bright_patch(brightness_model):
         peak_row, peak_col = np.unravel_index(heatmap.argmax(), heatmap.shape)
         assert row <= peak_row < row + PATCH_PX and col <= peak_col < col + PATCH_PX
         assert heatmap.max() == pytest.approx(1.0)
+
+
+def test_heat_map_of_a_centre_cropped_model_stays_on_the_face_where_it_looked():
+    model = make_brightness_model(crop_px=4)
+    for row, col in ((4, 4), (20, 28), (36, 36)):
+        heatmap = grad_cam(model, patch_image(row, col), class_index=0)[0]
+        peak_row, peak_col = np.unravel_index(heatmap.argmax(), heatmap.shape)
+        assert row <= peak_row < row + PATCH_PX and col <= peak_col < col + PATCH_PX
+        assert not heatmap[:4].any() and not heatmap[-4:].any()  # the border it never saw
+        assert not heatmap[:, :4].any() and not heatmap[:, -4:].any()
 
 
 def test_class_without_positive_evidence_gives_an_empty_map(brightness_model):

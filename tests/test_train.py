@@ -189,6 +189,7 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
     parsed = config_from_args(shlex.split(command)[4:])
     assert "--teacher" in command and parsed.teacher == str(teacher_path)
     assert (parsed.distill_weight, parsed.distill_temperature) == (0.6, 3.0)
+    assert config_from_args(["--teacher", "none"]).teacher is None
 
 
 def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):

@@ -94,10 +94,35 @@ def grad_cam_batch(grad_model, head, x: np.ndarray, class_index) -> tuple[np.nda
     return cam.numpy(), probs.numpy()
 
 
-def upsample_and_normalize(cams: np.ndarray, size_px: int = IMAGE_SIZE_PX) -> np.ndarray:
-    """Resize each map to ``size_px`` square and scale it to 0..1 (all-zero maps stay 0)."""
-    resized = np.stack([cv2.resize(c, (size_px, size_px), interpolation=cv2.INTER_LINEAR)
-                        for c in cams]) if len(cams) else np.zeros((0, size_px, size_px))
+def cropped_border_px(model, layer_name: str) -> tuple[int, int, int, int]:
+    """Pixels (top, bottom, left, right) that ``Cropping2D`` layers before ``layer_name`` cut.
+
+    A model trained on the face's centre (``emotion_cnn(crop_px=4)``) never sees its border,
+    so a feature map covers only the centre: the heat map is placed there, not stretched
+    over the whole face.
+    """
+    import keras
+
+    top = bottom = left = right = 0
+    for layer in model.layers:
+        if layer.name == layer_name:
+            break
+        if isinstance(layer, keras.layers.Cropping2D):
+            (t, b), (lft, r) = layer.cropping
+            top, bottom, left, right = top + t, bottom + b, left + lft, right + r
+    return top, bottom, left, right
+
+
+def upsample_and_normalize(cams: np.ndarray, size_px: int = IMAGE_SIZE_PX,
+                           border_px: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
+    """Resize each map to the ``size_px`` square less the cropped ``border_px`` (top, bottom,
+    left, right; zero there), and scale it to 0..1 (all-zero maps stay 0)."""
+    top, bottom, left, right = border_px
+    inner_h, inner_w = size_px - top - bottom, size_px - left - right
+    resized = np.zeros((len(cams), size_px, size_px), np.float32)
+    for i, cam in enumerate(cams):
+        resized[i, top:top + inner_h, left:left + inner_w] = cv2.resize(
+            cam, (inner_w, inner_h), interpolation=cv2.INTER_LINEAR)
     resized = np.maximum(resized, 0)
     peak = resized.max(axis=(1, 2), keepdims=True)
     return np.divide(resized, peak, out=np.zeros_like(resized), where=peak > 0).astype(np.float32)
@@ -110,6 +135,7 @@ def grad_cam_with_probs(model, images: np.ndarray, class_index: int | None = Non
     ``class_index=None`` explains each image's predicted class; an integer explains that class
     for every image. ``layer_name`` overrides the automatically chosen feature map.
     """
+    layer_name = layer_name or last_feature_map_layer(model)
     grad_model, head = grad_model_and_head(model, layer_name)
     x = model_input(model, images)
     cams, probs = [], []
@@ -121,7 +147,8 @@ def grad_cam_with_probs(model, images: np.ndarray, class_index: int | None = Non
     if not cams:
         return np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX), np.float32), np.zeros(
             (0, model.output_shape[-1]), np.float32)
-    return upsample_and_normalize(np.concatenate(cams), x.shape[1]), np.concatenate(probs)
+    return (upsample_and_normalize(np.concatenate(cams), x.shape[1],
+                                   cropped_border_px(model, layer_name)), np.concatenate(probs))
 
 
 def grad_cam(model, images: np.ndarray, class_index: int | None = None,

@@ -497,6 +497,11 @@ def reproduce_command(config: TrainConfig) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def optional_path(text: str) -> str | None:
+    """A path flag's value; ``none`` or an empty string means no path (``--teacher none``)."""
+    return None if text.strip().lower() in ("", "none") else text
+
+
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     """Parse ``--field value`` flags for every :class:`TrainConfig` field."""
     import argparse
@@ -510,6 +515,8 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
             type(default), str)
         if isinstance(default, tuple):
             kind = lambda s: tuple(int(v) for v in s.split(","))  # noqa: E731
+        if item.name == "teacher":
+            kind = optional_path
         parser.add_argument(f"--{item.name.replace('_', '-')}", type=kind, default=default,
                             help=f"default: {default}")
     return TrainConfig(**vars(parser.parse_args(argv)))
