@@ -33,25 +33,15 @@ def met(value: float, target: float) -> str:
     return "met" if value >= target else "**not met**"
 
 
-def test_use(distilled: bool) -> list[str]:
-    """What, if anything, the test folder decided about the shipped model."""
-    if not distilled:
-        return ["The test folder was not used for any training or selection decision behind this",
-                "model: validation, early stopping, the choice of its recipe, the temperature and",
-                "the uncertain threshold all use a 10% split of the train folder."]
-    return ["Training, early stopping, the temperature and the uncertain threshold use only a 10%",
-            "split of the train folder. Two choices did see test numbers: the 40x40 crop (after",
-            "GPU runs whose test accuracy was looked at) and shipping this distilled run in place",
-            "of its teacher (after its own test numbers): see the model card."]
-
-
-def results(ev: dict, distilled: bool = False) -> list[str]:
+def results(ev: dict) -> list[str]:
     splits = [("full test folder", "test"), ("PublicTest half", "public_test"),
               ("PrivateTest half", "private_test")]
     out = ["## Results", "",
            "Measured by `python -m emotion_classification evaluate` on the committed model",
            "(`models/emotion_cnn.keras`; the numbers are also in `models/emotion_cnn.json` and",
-           "`reports/evaluation.json`).", *test_use(distilled), "",
+           "`reports/evaluation.json`). The test folder was not used for any training or selection",
+           "decision behind this model: validation, early stopping, the choice of its recipe, the",
+           "temperature and the uncertain threshold all use a 10% split of the train folder.", "",
            "| split | images | accuracy | macro-F1 | disgust recall | accuracy, flip TTA |",
            "|---|---:|---:|---:|---:|---:|"]
     for label, key in splits:
@@ -110,18 +100,6 @@ def cpu_full_run() -> dict | None:
     return json.loads(kept.read_text()) if kept.is_file() else None
 
 
-def teacher_record(record: dict) -> dict | None:
-    """The JSON record of the model the shipped one was distilled from (``--teacher``)."""
-    teacher = record["config"].get("teacher")
-    return load(str(Path(teacher).with_suffix(".json"))) if teacher else None
-
-
-def trained_where(record: dict) -> str:
-    """The GPU a run trained on, or '2-core CPU'."""
-    gpus = record["hardware"].split(" (with ")
-    return gpus[0] if len(gpus) > 1 else "2-core CPU"
-
-
 PATH_FLAGS = ("--run-dir", "--model-path", "--figure-dir", "--data-dir")
 
 
@@ -153,27 +131,22 @@ def meets_targets(metrics: dict) -> bool:
             and metrics["disgust_recall"] >= TARGETS["disgust_recall"])
 
 
-def run_row(label: str, run: dict) -> str:
-    """A table row: where a kept model trained, its recipe flags, validation and test numbers."""
-    t = run["test_metrics"]["test"]
-    return (f"| {label} | {trained_where(run)} | `{recipe_flags(run['command']) or 'none'}` | "
-            f"{run['validation']['accuracy']:.4f} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | "
-            f"{t['disgust_recall']:.3f} |")
-
-
-def spread_table(sweep: dict, record: dict, cpu_run: dict | None,
-                 teacher: dict | None) -> list[str]:
-    """Sweeps 4 and 5 (and the shipped, teacher and CPU runs): how much seeds and cheaper
-    designs move the numbers. Their test accuracy was looked at when the crop became the
-    default."""
+def spread_table(sweep: dict, record: dict, cpu_run: dict | None) -> list[str]:
+    """Sweeps 4 and 5 (and the shipped and CPU runs): how much seeds and cheaper designs move
+    the numbers. Their test accuracy was looked at when the crop became the default."""
     rows = ["| run | where | change from the default recipe | validation | test accuracy | "
-            "macro-F1 | disgust recall |", "|---|---|---|---:|---:|---:|---:|",
-            run_row(f"shipped model (`{record['model']}`)", record)]
-    if teacher:
-        rows.append(run_row("its teacher (the model shipped before)", teacher))
+            "macro-F1 | disgust recall |", "|---|---|---|---:|---:|---:|---:|"]
+    shipped = record["test_metrics"]["test"]
+    rows.append(f"| shipped model (`{record['model']}`) | {record['hardware'].split(' (')[0]} | "
+                f"`{recipe_flags(record['command']) or 'none'}` | "
+                f"{record['validation']['accuracy']:.4f} | {shipped['accuracy']:.4f} | "
+                f"{shipped['macro_f1']:.4f} | {shipped['disgust_recall']:.3f} |")
     if cpu_run and cpu_run.get("command") != record.get("command"):
-        rows.append(run_row("whole CPU run of the default" + (", no teacher" if teacher else ""),
-                            cpu_run))
+        t = cpu_run["test_metrics"]["test"]
+        rows.append(f"| whole CPU run of the default | 2-core CPU | "
+                    f"`{recipe_flags(cpu_run['command']) or 'none'}` | "
+                    f"{cpu_run['validation']['accuracy']:.4f} | {t['accuracy']:.4f} | "
+                    f"{t['macro_f1']:.4f} | {t['disgust_recall']:.3f} |")
     for run in sweep["runs"]:
         if "test_accuracy" not in run:
             continue
@@ -184,39 +157,35 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None,
     return rows
 
 
-def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | None,
-                  teacher: dict | None) -> list[str]:
+def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | None) -> list[str]:
     first = [r for r in sweep["runs"] if "test_accuracy" not in r]
     later = [r for r in sweep["runs"] if "test_accuracy" in r]
     best = max(first, key=lambda r: r["validation_accuracy"])
-    whole_face = teacher or record
-    chosen = next(r for r in first
-                  if recipe_flags(r["command"]) == recipe_flags(whole_face["command"]))
+    chosen = next(r for r in first if r["command"] == record["command"])
     whole = [r["test_accuracy"] for r in later if seedless(r["command"]) == "--crop-px 0"]
-    whole.append(whole_face["test_metrics"]["test"]["accuracy"])
+    whole.append(record["test_metrics"]["test"]["accuracy"])
     crop = [r["test_accuracy"] for r in later if seedless(r["command"]) == ""]
     cost = (training["pipelines"]["default"]["images_per_s"]
             / training["pipelines"]["uncropped"]["images_per_s"])
     return [f"- **How the recipe was chosen**: first, {len(first)} configurations (widths, "
             "epochs, learning rate, class weighting, random erasing, weight averaging) were "
             "trained with the `train` command on one H100 GPU (`scripts/sweep.sh`, several runs "
-            "sharing it) and compared on validation accuracy only. "
-            + ("Its teacher" if teacher else "The shipped model") + " is the best "
+            "sharing it) and compared on validation accuracy only. The shipped model is the best "
             f"of those that fitted the CPU budget as then projected (run `{chosen['run']}`, "
             f"validation accuracy {chosen['validation_accuracy']:.4f} after {chosen['epochs']} "
             f"epochs); a {best['epochs']}-epoch run reached the highest validation accuracy "
             f"({best['validation_accuracy']:.4f}) but needs about 5 hours on the CPU. Then "
             f"{len(later)} more runs on one H200 measured how much a second seed and cheaper "
             "designs change the result (table below; `reports/sweep.json` holds every run, its "
-            "command and per-epoch validation accuracy). The whole-face recipe of the "
-            + ("teacher" if teacher else "shipped model") + f" scored {min(whole):.4f} to {max(whole):.4f} on the test folder "
+            "command and per-epoch validation accuracy). The whole-face recipe of the shipped "
+            f"model scored {min(whole):.4f} to {max(whole):.4f} on the test folder "
             f"over {len(whole)} runs, so its 0.70 is the top of a spread of about one point; "
             f"the 40x40 centre scored {min(crop):.4f} to {max(crop):.4f} over {len(crop)} GPU "
             f"runs, the same within that spread, and trains {cost:.2f}x faster per image on "
             "this CPU ([Speed](#speed)). That is why the crop is now the default: it is the "
             "recipe that fits the CPU budget. Unlike the first sweeps, the test numbers of "
             "these runs were looked at when the crop became the default, so they are not an "
-            "untouched estimate.", "", *spread_table(sweep, record, cpu_run, teacher), ""]
+            "untouched estimate.", "", *spread_table(sweep, record, cpu_run), ""]
 
 
 STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.history.csv"
@@ -241,82 +210,42 @@ def uncropped_cpu_runs(epochs: int) -> str:
             f"{sum(times) / len(times) * epochs / 3600:.2f} hours, over the budget.")
 
 
-def epoch_range(times: list[float]) -> str:
-    return f"{min(times):.0f} to {max(times):.0f} s, mean {sum(times) / len(times):.0f} s"
-
-
-def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: int,
-                  teacher: dict | None) -> list[str]:
+def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: int) -> list[str]:
     """Where the shipped model was trained, and what a whole CPU run of the default took."""
-    on_gpu = trained_where(record) != "2-core CPU"
-    if on_gpu:
-        text = (f"- **Training run of the shipped model**: {record['epochs_run']} epochs (best "
-                f"validation epoch {record['best_epoch']}), {record['wall_time_s']:.0f} s on "
-                f"{record['hardware']}, backend {record['backend']} (three sweep runs shared "
-                f"the GPU). Command: `{record['command']}`.")
-    else:
-        hours = record["run_time_s"] / 3600
-        times = epoch_times(ROOT / "models" / "emotion_cnn.history.csv")
-        text = (f"- **Training run of the shipped model** ({record['hardware']}, backend "
-                f"{record['backend']}, nothing else running): **{hours:.2f} hours** for the "
-                f"whole command ({'within' if hours <= TARGETS['cpu_hours'] else '**over**'} "
-                f"the 2.5-hour budget), {record['epochs_run']} epochs of {epoch_range(times)} "
-                f"(best validation epoch {record['best_epoch']}; per-epoch history in "
-                f"`models/emotion_cnn.history.csv`). Command: `{record['command']}`.")
+    on_gpu = "GPU" in record["hardware"] or "H100" in record["hardware"]
+    text = (f"- **Training run of the shipped model**: {record['epochs_run']} epochs (best "
+            f"validation epoch {record['best_epoch']}), {record['wall_time_s']:.0f} s on "
+            f"{record['hardware']}, backend {record['backend']}"
+            + (" (three sweep runs shared the GPU)." if on_gpu else ".")
+            + f" Command: `{record['command']}`.")
     out = [text]
-    if cpu_run and cpu_run.get("command") != record.get("command"):
+    if cpu_run:
         t = cpu_run["test_metrics"]["test"]
         hours = cpu_run["run_time_s"] / 3600
-        label = "The default recipe without the teacher" if teacher else "The default recipe"
+        times = cpu_run["epoch_s"]
         out.append(
-            f"- **{label} on the 2-core CPU** ({cpu_run['hardware']}, TensorFlow): "
+            f"- **The default recipe on the 2-core CPU** ({cpu_run['hardware']}, TensorFlow): "
             f"one whole, uninterrupted run (`{cpu_run['command']}`, nothing else running) took "
             f"**{hours:.2f} hours** for the whole command "
             f"({'within' if hours <= TARGETS['cpu_hours'] else '**over**'} the 2.5-hour "
-            f"budget): {cpu_run['epochs_run']} epochs of {epoch_range(cpu_run['epoch_s'])} "
-            "(`reports/benchmarks/cpu_full_run.json`, per-epoch history beside it). It reached "
-            f"validation accuracy {cpu_run['validation']['accuracy']:.4f}, {scores(t)} "
-            f"({'meeting' if meets_targets(t) else 'short of'} the targets); it is not the "
-            "shipped model. TensorFlow on this CPU trains deterministically for a given seed "
-            "(the run repeated an earlier interrupted attempt's validation accuracy epoch for "
-            "epoch).")
-    elif not cpu_run and on_gpu:
+            f"budget): {cpu_run['epochs_run']} epochs of {min(times):.0f} to {max(times):.0f} s, "
+            f"mean {sum(times) / len(times):.0f} s (`reports/benchmarks/cpu_full_run.json`, "
+            "per-epoch history beside it). It reached validation accuracy "
+            f"{cpu_run['validation']['accuracy']:.4f}, {scores(t)} "
+            f"({'meeting' if meets_targets(t) else 'short of'} the targets)"
+            + ("; it is the shipped model." if cpu_run.get("command") == record.get("command")
+               else "; it is not the shipped model.")
+            + " TensorFlow on this CPU trains deterministically for a given seed (the run "
+            "repeated an earlier interrupted attempt's validation accuracy epoch for epoch).")
+    else:
         cpu = training["cpu_epoch"]
         out.append(f"- **The default recipe on the 2-core CPU**: {cpu['mean_epoch_s']:.0f} s per "
                    f"epoch over {cpu['epochs_timed']} epochs, so about "
                    f"{cpu['projected_full_run_s'] / 3600:.2f} hours for {epochs} epochs "
                    "(projected, not a whole run).")
-    whole_face = teacher or record
-    if recipe_flags(whole_face["command"]):
-        label = "The teacher's recipe" if teacher else "The shipped model's recipe"
-        out.append(f"- **{label} on the CPU**: " + uncropped_cpu_runs(epochs))
+    if recipe_flags(record["command"]):
+        out.append("- **The shipped model's recipe on the CPU**: " + uncropped_cpu_runs(epochs))
     return out
-
-
-def distillation(record: dict, teacher: dict, cpu_run: dict | None) -> str:
-    """How the shipped model learnt from its teacher, and what that gained in one paired run."""
-    c = record["config"]
-    t, student = teacher["test_metrics"]["test"], record["test_metrics"]["test"]
-    text = (f"- **Distillation** (`--teacher {c['teacher']}`): the training targets are "
-            f"{1 - c['distill_weight']:.1f} of the one-hot label plus {c['distill_weight']:.1f} "
-            "of the teacher's class probabilities for that face (averaged over the face and "
-            "its mirror, softened by temperature "
-            f"{c['distill_temperature']:g}), computed once before training from the clean "
-            "training images; the teacher never sees a validation or test image, and validation "
-            "and early stopping use the true labels. The teacher is the model shipped before "
-            f"this one (whole face, `{teacher['command']}`, on {trained_where(teacher)}; "
-            f"validation {teacher['validation']['accuracy']:.4f}, {scores(t)}), trained on the "
-            "same images with the same validation split. It is committed beside the model, so "
-            "the shipped model's own run is all a reproduction needs; training the teacher too "
-            "on this CPU would add its whole-face run (below).")
-    if cpu_run and cpu_run.get("command") != record.get("command"):
-        plain = cpu_run["test_metrics"]["test"]
-        text += (" Against the same recipe, seed and machine without the teacher (the CPU run "
-                 f"below), distillation moved test accuracy from {plain['accuracy']:.4f} to "
-                 f"{student['accuracy']:.4f} and macro-F1 from {plain['macro_f1']:.4f} to "
-                 f"{student['macro_f1']:.4f}: one pair of runs, with about a point of spread "
-                 "between runs of one recipe.")
-    return text
 
 
 def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]:
@@ -325,9 +254,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
     disgust = test["per_class"]["disgust"]["recall"]
     size_mb = (ROOT / "models" / "emotion_cnn.keras").stat().st_size / 1e6
     cpu_run = cpu_full_run()
-    teacher = teacher_record(record)
-    shipped_on_cpu = trained_where(record) == "2-core CPU"
-    cpu_hours = (record["run_time_s"] if shipped_on_cpu else cpu_run["run_time_s"] if cpu_run
+    cpu_hours = (cpu_run["run_time_s"] if cpu_run
                  else training["cpu_epoch"]["projected_full_run_s"]) / 3600
     widths = ", ".join(str(w) for w in c["widths"])
     val = record["validation"]
@@ -347,9 +274,8 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            "(stratified, seed 42) for validation. Test folder 7,178 images (PublicTest 3,589 + "
            "PrivateTest 3,589), used only for the numbers above.",
            "- **Recipe** (the `TrainConfig` defaults, `python -m emotion_classification train`"
-           + (f", plus `{flags}` for the shipped model: distillation, below" if teacher
-              else f", except `{flags}` for the shipped model: the default now crops the face "
-              "to its 40x40 centre, see below" if flags else "") + "): "
+           + (f", except `{flags}` for the shipped model: the default now crops the face to its "
+              "40x40 centre, see below" if flags else "") + "): "
            f"AdamW, peak learning rate {c['learning_rate']} after {c['warmup_epochs']} warm-up "
            f"epoch, cosine decay to 0 over {c['epochs']} epochs, weight decay "
            f"{c['weight_decay']}, batch {c['batch_size']}, label smoothing "
@@ -361,9 +287,8 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            "batch-norm statistics recomputed on the un-augmented training images (validation "
            f"accuracy {val['accuracy_before_batch_norm_recalibration']:.4f} before, "
            f"{val['accuracy']:.4f} after).",
-           *([distillation(record, teacher, cpu_run)] if teacher else []),
-           *recipe_choice(sweep, record, training, cpu_run, teacher),
-           *training_runs(record, training, cpu_run, c["epochs"], teacher),
+           *recipe_choice(sweep, record, training, cpu_run),
+           *training_runs(record, training, cpu_run, c["epochs"]),
            f"- **Targets** (the shipped model on the full test folder): accuracy ≥ 0.70: "
            f"{test['accuracy']:.4f}, {met(test['accuracy'], TARGETS['accuracy'])}; macro-F1 ≥ "
            f"0.68: {test['macro_f1']:.4f}, {met(test['macro_f1'], TARGETS['macro_f1'])}; disgust "
@@ -372,16 +297,12 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            f"{met(tta['accuracy'], TARGETS['tta_accuracy'])}. Training throughput ≥ 3x the "
            f"study's pipeline: {training['ratio']:.2f}x, "
            f"{met(training['ratio'], TARGETS['throughput_ratio'])} (see [Speed](#speed)). A "
-           + (f"full training run of the shipped model ≤ 2.5 hours on the 2-core CPU: {cpu_hours:.2f}"
-              " hours measured, " + met(TARGETS["cpu_hours"], cpu_hours)
-              + (" (its teacher's run not counted: see Distillation)" if teacher else "")
-              if shipped_on_cpu else
-              f"full training run of the default recipe ≤ 2.5 hours on the 2-core CPU: "
-              f"{cpu_hours:.2f} hours {'measured' if cpu_run else 'projected'}, "
-              f"{met(TARGETS['cpu_hours'], cpu_hours)}"
-              + (f"; but that recipe's own run {'meets' if meets_targets(cpu_run['test_metrics']['test']) else 'misses'} "
-                 "the accuracy targets" if cpu_run and cpu_run.get("command") != record.get("command")
-                 else "")) + ".",
+           f"full training run of the default recipe ≤ 2.5 hours on the 2-core CPU: "
+           f"{cpu_hours:.2f} hours {'measured' if cpu_run else 'projected'}, "
+           f"{met(TARGETS['cpu_hours'], cpu_hours)}"
+           + (f"; but that recipe's own run {'meets' if meets_targets(cpu_run['test_metrics']['test']) else 'misses'} "
+              "the accuracy targets" if cpu_run and cpu_run.get("command") != record.get("command")
+              else "") + ".",
            "- **Known weaknesses**: disgust (111 test images) and fear are recognised worst, and "
            "fear, sad and angry are confused with each other; FER2013's labels are noisy (human "
            "agreement is often quoted around 65%); the faces are small, mostly frontal, grayscale "
@@ -393,8 +314,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
     return out
 
 
-def speed(training: dict, inference: dict, export: dict, video: dict,
-          distilled: bool = False) -> list[str]:
+def speed(training: dict, inference: dict, export: dict, video: dict) -> list[str]:
     default, original = training["pipelines"]["default"], training["pipelines"]["original"]
     uncropped = training["pipelines"]["uncropped"]
     clf = inference["classifier"]
@@ -409,8 +329,7 @@ def speed(training: dict, inference: dict, export: dict, video: dict,
            f"| training throughput, default pipeline (`emotion_cnn` on the 40x40 centre, 1 "
            f"channel, {default['precision']}, one-resampling augmentation) | "
            f"{default['images_per_s']:.0f} images/s | `python scripts/benchmark_training.py` |",
-           "| the same on the whole 48x48 face (`--crop-px 0`, the "
-           + ("teacher's" if distilled else "shipped model's") + " recipe) | "
+           f"| the same on the whole 48x48 face (`--crop-px 0`, the shipped model's recipe) | "
            f"{uncropped['images_per_s']:.0f} images/s | same run |",
            f"| training throughput, the study's pipeline (`seed_cnn`, RGB, float32, its three "
            f"augmentation layers, in memory) | {original['images_per_s']:.0f} images/s | same run |",
@@ -456,13 +375,12 @@ def speed(training: dict, inference: dict, export: dict, video: dict,
 def main() -> None:
     ev = load("reports/evaluation.json")
     record = load("models/emotion_cnn.json")
-    distilled = bool(record["config"].get("teacher"))
     training = load("reports/benchmarks/training.json")
-    sections = (results(ev, distilled)
+    sections = (results(ev)
                 + model_card(ev, record, training, load("reports/sweep.json"))
                 + speed(training, load("reports/benchmarks/inference.json"),
                         load("reports/benchmarks/export.json"),
-                        load("reports/video/woman2_summary.json"), distilled))
+                        load("reports/video/woman2_summary.json")))
     print("\n".join(sections))
 
 
