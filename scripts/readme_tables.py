@@ -94,15 +94,11 @@ def results(ev: dict) -> list[str]:
     return out
 
 
-def cpu_full_run() -> dict | None:
-    """The record of a whole run of the default recipe on the 2-core CPU, where one was kept."""
-    kept = ROOT / "reports" / "benchmarks" / "cpu_full_run.json"
-    return json.loads(kept.read_text()) if kept.is_file() else None
-
-
-def cpu_distill_run() -> dict | None:
-    """The record of a whole CPU run of the default recipe distilled from the shipped model."""
-    kept = ROOT / "reports" / "benchmarks" / "cpu_distill_run.json"
+def kept_run(name: str) -> dict | None:
+    """The record of a whole CPU run kept as ``reports/benchmarks/<name>.json``, if there is
+    one: ``cpu_full_run`` (the default recipe) or ``cpu_distill_run`` (the same, distilled
+    from the shipped model)."""
+    kept = ROOT / "reports" / "benchmarks" / f"{name}.json"
     return json.loads(kept.read_text()) if kept.is_file() else None
 
 
@@ -137,29 +133,33 @@ def meets_targets(metrics: dict) -> bool:
             and metrics["disgust_recall"] >= TARGETS["disgust_recall"])
 
 
-def spread_table(sweep: dict, record: dict, cpu_run: dict | None) -> list[str]:
+def epoch_range(times: list[float]) -> str:
+    """``min to max s, mean m s`` of a run's epoch times."""
+    return f"{min(times):.0f} to {max(times):.0f} s, mean {sum(times) / len(times):.0f} s"
+
+
+def run_row(label: str, where: str, command: str, run: dict) -> str:
+    """A spread-table row for a kept run record (validation and test numbers)."""
+    t = run["test_metrics"]["test"]
+    return (f"| {label} | {where} | `{recipe_flags(command) or 'none'}` | "
+            f"{run['validation']['accuracy']:.4f} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | "
+            f"{t['disgust_recall']:.3f} |")
+
+
+def spread_table(sweep: dict, record: dict, cpu_run: dict | None,
+                 distilled: dict | None) -> list[str]:
     """Sweeps 4 and 5 (and the shipped and CPU runs): how much seeds and cheaper designs move
     the numbers. Their test accuracy was looked at when the crop became the default."""
     rows = ["| run | where | change from the default recipe | validation | test accuracy | "
             "macro-F1 | disgust recall |", "|---|---|---|---:|---:|---:|---:|"]
-    shipped = record["test_metrics"]["test"]
-    rows.append(f"| shipped model (`{record['model']}`) | {record['hardware'].split(' (')[0]} | "
-                f"`{recipe_flags(record['command']) or 'none'}` | "
-                f"{record['validation']['accuracy']:.4f} | {shipped['accuracy']:.4f} | "
-                f"{shipped['macro_f1']:.4f} | {shipped['disgust_recall']:.3f} |")
+    rows.append(run_row(f"shipped model (`{record['model']}`)",
+                        record["hardware"].split(" (")[0], record["command"], record))
     if cpu_run and cpu_run.get("command") != record.get("command"):
-        t = cpu_run["test_metrics"]["test"]
-        rows.append(f"| whole CPU run of the default | 2-core CPU | "
-                    f"`{recipe_flags(cpu_run['command']) or 'none'}` | "
-                    f"{cpu_run['validation']['accuracy']:.4f} | {t['accuracy']:.4f} | "
-                    f"{t['macro_f1']:.4f} | {t['disgust_recall']:.3f} |")
-    distilled = cpu_distill_run()
+        rows.append(run_row("whole CPU run of the default", "2-core CPU", cpu_run["command"],
+                            cpu_run))
     if distilled:
-        t = distilled["test_metrics"]["test"]
-        rows.append(f"| CPU run of the default, distilled from the shipped model | 2-core CPU | "
-                    f"`{recipe_flags(distilled['reproduce_with'])}` | "
-                    f"{distilled['validation']['accuracy']:.4f} | {t['accuracy']:.4f} | "
-                    f"{t['macro_f1']:.4f} | {t['disgust_recall']:.3f} |")
+        rows.append(run_row("CPU run of the default, distilled from the shipped model",
+                            "2-core CPU", distilled["reproduce_with"], distilled))
     for run in sweep["runs"]:
         if "test_accuracy" not in run:
             continue
@@ -170,7 +170,8 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None) -> list[str]:
     return rows
 
 
-def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | None) -> list[str]:
+def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | None,
+                  distilled: dict | None) -> list[str]:
     first = [r for r in sweep["runs"] if "test_accuracy" not in r]
     later = [r for r in sweep["runs"] if "test_accuracy" in r]
     best = max(first, key=lambda r: r["validation_accuracy"])
@@ -198,7 +199,7 @@ def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | Non
             "this CPU ([Speed](#speed)). That is why the crop is now the default: it is the "
             "recipe that fits the CPU budget. Unlike the first sweeps, the test numbers of "
             "these runs were looked at when the crop became the default, so they are not an "
-            "untouched estimate.", "", *spread_table(sweep, record, cpu_run), ""]
+            "untouched estimate.", "", *spread_table(sweep, record, cpu_run, distilled), ""]
 
 
 STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.history.csv"
@@ -212,18 +213,18 @@ def uncropped_cpu_runs(epochs: int) -> str:
     e40 = epoch_times(ROOT / UNCROPPED_CPU_RUN.replace(".json", ".history.csv"))
     return (f"slower here. One whole run of it shortened to {run['config']['epochs']} epochs (`{run['command']}`) took "
             f"{run['run_time_s'] / 3600:.2f} hours for the whole command (epochs "
-            f"{min(e40):.0f} to {max(e40):.0f} s, mean {sum(e40) / len(e40):.0f} s) and reached "
+            f"{epoch_range(e40)}) and reached "
             f"validation accuracy {run['validation']['accuracy']:.4f}, "
             f"{scores(run['test_metrics']['test'])} (`{UNCROPPED_CPU_RUN}`); a whole "
             f"{epochs}-epoch run of it was stopped after {len(times)} epochs for lack of "
-            f"session time (epochs {min(times):.0f} to {max(times):.0f} s, mean "
-            f"{sum(times) / len(times):.0f} s, the test suite running beside it during 4 of "
+            f"session time (epochs {epoch_range(times)}, the test suite running beside it during 4 of "
             f"them; `{STOPPED_CPU_RUN}`). At those paces {epochs} epochs take "
             f"{sum(e40) / len(e40) * epochs / 3600:.2f} to "
             f"{sum(times) / len(times) * epochs / 3600:.2f} hours, over the budget.")
 
 
-def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: int) -> list[str]:
+def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled: dict | None,
+                  epochs: int) -> list[str]:
     """Where the shipped model was trained, and what a whole CPU run of the default took."""
     on_gpu = "GPU" in record["hardware"] or "H100" in record["hardware"]
     text = (f"- **Training run of the shipped model**: {record['epochs_run']} epochs (best "
@@ -235,14 +236,13 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: in
     if cpu_run:
         t = cpu_run["test_metrics"]["test"]
         hours = cpu_run["run_time_s"] / 3600
-        times = cpu_run["epoch_s"]
         out.append(
             f"- **The default recipe on the 2-core CPU** ({cpu_run['hardware']}, TensorFlow): "
             f"one whole, uninterrupted run (`{cpu_run['command']}`, nothing else running) took "
             f"**{hours:.2f} hours** for the whole command "
             f"({'within' if hours <= TARGETS['cpu_hours'] else '**over**'} the 2.5-hour "
-            f"budget): {cpu_run['epochs_run']} epochs of {min(times):.0f} to {max(times):.0f} s, "
-            f"mean {sum(times) / len(times):.0f} s (`reports/benchmarks/cpu_full_run.json`, "
+            f"budget): {cpu_run['epochs_run']} epochs of {epoch_range(cpu_run['epoch_s'])} "
+            "(`reports/benchmarks/cpu_full_run.json`, "
             "per-epoch history beside it). It reached validation accuracy "
             f"{cpu_run['validation']['accuracy']:.4f}, {scores(t)} "
             f"({'meeting' if meets_targets(t) else 'short of'} the targets)"
@@ -256,7 +256,6 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: in
                    f"epoch over {cpu['epochs_timed']} epochs, so about "
                    f"{cpu['projected_full_run_s'] / 3600:.2f} hours for {epochs} epochs "
                    "(projected, not a whole run).")
-    distilled = cpu_distill_run()
     if distilled and cpu_run:
         out.append(distillation_run(distilled, cpu_run))
     if recipe_flags(record["command"]):
@@ -267,7 +266,6 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, epochs: in
 def distillation_run(run: dict, plain: dict) -> str:
     """The default recipe with ``--teacher``: what distillation bought in one paired CPU run."""
     c, t, p = run["config"], run["test_metrics"]["test"], plain["test_metrics"]["test"]
-    times = run["epoch_s"]
     return (f"- **Distillation, tried on the CPU** (`--teacher`, not shipped): the same recipe, "
             f"seed and machine, with each training target {1 - c['distill_weight']:.1f} of the "
             f"one-hot label plus {c['distill_weight']:.1f} of the shipped model's probabilities "
@@ -275,9 +273,8 @@ def distillation_run(run: dict, plain: dict) -> str:
             f"{c['distill_temperature']:g}; computed once from the clean training images, so the "
             "teacher never sees a validation or test image). One whole run "
             f"(`{run['reproduce_with']}`; `reports/benchmarks/cpu_distill_run.json`) took "
-            f"{run['run_time_s'] / 3600:.2f} hours, epochs {min(times):.0f} to {max(times):.0f} s "
-            f"(mean {sum(times) / len(times):.0f} s, the unit tests running beside it for about "
-            "30 s). Validation accuracy rose from "
+            f"{run['run_time_s'] / 3600:.2f} hours, epochs {epoch_range(run['epoch_s'])} (the "
+            "unit tests running beside it for about 30 s). Validation accuracy rose from "
             f"{plain['validation']['accuracy']:.4f} to {run['validation']['accuracy']:.4f}, but "
             f"test accuracy only from {p['accuracy']:.4f} to {t['accuracy']:.4f} (macro-F1 "
             f"{p['macro_f1']:.4f} to {t['macro_f1']:.4f}, disgust recall {p['disgust_recall']:.3f} "
@@ -291,7 +288,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
     test, tta = ev["splits"]["test"], ev["tta"]["test"]
     disgust = test["per_class"]["disgust"]["recall"]
     size_mb = (ROOT / "models" / "emotion_cnn.keras").stat().st_size / 1e6
-    cpu_run = cpu_full_run()
+    cpu_run, distilled = kept_run("cpu_full_run"), kept_run("cpu_distill_run")
     cpu_hours = (cpu_run["run_time_s"] if cpu_run
                  else training["cpu_epoch"]["projected_full_run_s"]) / 3600
     widths = ", ".join(str(w) for w in c["widths"])
@@ -325,8 +322,8 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            "batch-norm statistics recomputed on the un-augmented training images (validation "
            f"accuracy {val['accuracy_before_batch_norm_recalibration']:.4f} before, "
            f"{val['accuracy']:.4f} after).",
-           *recipe_choice(sweep, record, training, cpu_run),
-           *training_runs(record, training, cpu_run, c["epochs"]),
+           *recipe_choice(sweep, record, training, cpu_run, distilled),
+           *training_runs(record, training, cpu_run, distilled, c["epochs"]),
            f"- **Targets** (the shipped model on the full test folder): accuracy ≥ 0.70: "
            f"{test['accuracy']:.4f}, {met(test['accuracy'], TARGETS['accuracy'])}; macro-F1 ≥ "
            f"0.68: {test['macro_f1']:.4f}, {met(test['macro_f1'], TARGETS['macro_f1'])}; disgust "

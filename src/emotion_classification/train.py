@@ -498,7 +498,7 @@ def reproduce_command(config: TrainConfig) -> str:
 
 
 def optional_path(text: str) -> str | None:
-    """A path flag's value; ``none`` or an empty string means no path (``--teacher none``)."""
+    """An optional path flag's value; ``none`` or an empty string means none (``--teacher none``)."""
     return None if text.strip().lower() in ("", "none") else text
 
 
@@ -515,7 +515,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
             type(default), str)
         if isinstance(default, tuple):
             kind = lambda s: tuple(int(v) for v in s.split(","))  # noqa: E731
-        if item.name == "teacher":
+        if default is None:  # an optional path: --teacher, --data-dir
             kind = optional_path
         parser.add_argument(f"--{item.name.replace('_', '-')}", type=kind, default=default,
                             help=f"default: {default}")
