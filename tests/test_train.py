@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 
@@ -190,6 +191,28 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
     assert "--teacher" in command and parsed.teacher == str(teacher_path)
     assert (parsed.distill_weight, parsed.distill_temperature) == (0.6, 3.0)
     assert config_from_args(["--teacher", "none"]).teacher is None
+
+
+def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_path):
+    from emotion_classification.models import load_model_and_record, predict_proba
+    from emotion_classification.train import load_training_data, teacher_targets
+
+    _, config = tiny_run
+    paths = [tmp_path / "models" / "a.keras", tmp_path / "models" / "b.keras"]
+    for seed, path in enumerate(paths):
+        train(TrainConfig(**{**config.to_dict(), "seed": seed, "model_path": str(path)}))
+    train_split, _ = load_training_data(config)
+    members = [predict_proba(load_model_and_record(str(path))[0], train_split.images, tta=True)
+               for path in paths]
+    assert not np.allclose(members[0], members[1], atol=1e-3), "the two teachers must differ"
+    mean = (members[0] + members[1]) / 2
+    ensemble = teacher_targets(f"{paths[0]}, {paths[1]}", train_split.images, temperature=1.0)
+    np.testing.assert_allclose(ensemble, mean / mean.sum(1, keepdims=True), atol=1e-5)
+
+    student = TrainConfig(**{**config.to_dict(), "teacher": f"{paths[0]},{paths[1]}"})
+    record = train(student)
+    assert [t["path"] for t in record["teachers"]] == [str(path) for path in paths]
+    assert record["teachers"][0]["sha256"] == hashlib.sha256(paths[0].read_bytes()).hexdigest()
 
 
 def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):

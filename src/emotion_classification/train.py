@@ -55,7 +55,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_momentum: float = 0.0  # >0: weights averaged over steps (copied in once an epoch)
     class_weighting: str = "none"  # none, sqrt (1/sqrt(count)) or balanced (1/count)
-    teacher: str | None = None  # a trained .keras model to distil from (see teacher_targets)
+    teacher: str | None = None  # trained .keras model(s) to distil from, comma-separated (see teacher_targets)
     distill_weight: float = 0.7  # share of the teacher's soft labels in the training targets
     distill_temperature: float = 2.0  # softens the teacher's probabilities (1 = as predicted)
     early_stopping_patience: int = 30
@@ -272,23 +272,42 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
 
 
-def teacher_targets(teacher_path: str | Path, images: np.ndarray, temperature: float = 2.0,
+def teacher_paths(teacher: str | Path) -> list[str]:
+    """The model paths in a ``teacher`` setting: one path, or several separated by commas."""
+    return [part.strip() for part in str(teacher).split(",") if part.strip()]
+
+
+def teacher_fingerprints(teacher: str) -> list[dict]:
+    """Each teacher's path and sha256, so a record says exactly which models it learned from."""
+    import hashlib
+
+    return [{"path": path, "sha256": hashlib.sha256(project_path(path).read_bytes()).hexdigest()}
+            for path in teacher_paths(teacher)]
+
+
+def teacher_targets(teacher: str | Path, images: np.ndarray, temperature: float = 2.0,
                     batch_size: int = 512) -> np.ndarray:
-    """The teacher's soft labels for ``images``: flip-averaged, softened by ``temperature``.
+    """The teachers' soft labels for ``images``: flip-averaged, averaged over teachers, softened.
 
     Knowledge distillation (Hinton et al. 2015): a student trained towards a stronger
     model's class probabilities learns which wrong classes a face resembles (fear next to
-    surprise, sad next to neutral), which one-hot labels do not say. The teacher sees each
+    surprise, sad next to neutral), which one-hot labels do not say. ``teacher`` names one
+    model or several separated by commas; several are averaged into one ensemble teacher,
+    which is more accurate than any of its members, so the student learns from a better
+    model than one training run can give (ensemble distillation). Each teacher sees each
     clean 48x48 image and its mirror once, before training (offline distillation), so it
-    costs one inference pass over the train split, not a forward pass per training step.
-    ``temperature`` T raises the probabilities to the power 1/T and renormalises, the same
-    as dividing the logits by T.
+    costs one inference pass over the train split per teacher, not a forward pass per
+    training step. ``temperature`` T raises the averaged probabilities to the power 1/T and
+    renormalises, the same as dividing the logits by T.
     """
     from emotion_classification.models import load_model_and_record, predict_proba
 
-    teacher, _ = load_model_and_record(str(teacher_path))
-    probs = predict_proba(teacher, images, tta=True, batch_size=batch_size)
-    logits = np.log(np.clip(probs.astype(np.float64), 1e-8, 1.0)) / temperature
+    probs = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
+    paths = teacher_paths(teacher)
+    for path in paths:
+        model, _ = load_model_and_record(path)
+        probs += predict_proba(model, images, tta=True, batch_size=batch_size) / len(paths)
+    logits = np.log(np.clip(probs, 1e-8, 1.0)) / temperature
     soft = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
 
@@ -455,6 +474,8 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
         "batch_norm_recalibrated_on": "train split without augmentation",
         "command": reproduce_command(config),
     }
+    if config.teacher:
+        record["teachers"] = teacher_fingerprints(config.teacher)
     save_model_with_record(model, record, project_path(config.model_path))
     if len(history):
         shipped_history = history_path(project_path(config.model_path))
