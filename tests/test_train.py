@@ -199,8 +199,9 @@ def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_p
 
     _, config = tiny_run
     paths = [tmp_path / "models" / "a.keras", tmp_path / "models" / "b.keras"]
-    for seed, path in enumerate(paths):
-        train(TrainConfig(**{**config.to_dict(), "seed": seed, "model_path": str(path)}))
+    for head_units, path in zip((8, 16), paths, strict=True):
+        train(TrainConfig(**{**config.to_dict(), "head_units": head_units,
+                             "model_path": str(path)}))
     train_split, _ = load_training_data(config)
     members = [predict_proba(load_model_and_record(str(path))[0], train_split.images, tta=True)
                for path in paths]
@@ -213,6 +214,24 @@ def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_p
     record = train(student)
     assert [t["path"] for t in record["teachers"]] == [str(path) for path in paths]
     assert record["teachers"][0]["sha256"] == hashlib.sha256(paths[0].read_bytes()).hexdigest()
+
+
+def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, capsys):
+    from emotion_classification.train import main
+
+    _, config = tiny_run
+    teacher_path = tmp_path / "models" / "seed7.keras"
+    train(TrainConfig(**{**config.to_dict(), "seed": 7, "model_path": str(teacher_path)}))
+    status = main(["--data-dir", config.data_dir, "--teacher", str(teacher_path),
+                   "--widths", "4,4,8,8", "--head-units", "8", "--epochs", "1",
+                   "--val-fraction", "0.3", "--batch-size", "16", "--precision", "float32",
+                   "--run-dir", config.run_dir, "--model-path", config.model_path,
+                   "--figure-dir", config.figure_dir, "--verbose", "0"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1
+    assert error.startswith(f"error: {teacher_path}: teacher trained with seed 7")
+    assert "has seen some of its validation faces" in error
+    assert not (tmp_path / "models" / "m.keras").exists()
 
 
 def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):

@@ -285,8 +285,32 @@ def teacher_fingerprints(teacher: str) -> list[dict]:
             for path in teacher_paths(teacher)]
 
 
+def check_teacher_split(path: str, record: dict, student: TrainConfig) -> None:
+    """Refuse a teacher trained on part of the student's validation split.
+
+    The split is drawn from the train folder by ``seed`` and ``val_fraction``: a teacher
+    trained with other values learned from some of the faces the student is validated on,
+    and its soft labels would leak them into training and inflate validation accuracy.
+    A teacher without a JSON record cannot be checked, which is said on the console.
+    """
+    from emotion_classification.models import ModelFileError
+
+    config = record.get("config")
+    if not config:
+        print(f"warning: {path} has no JSON record; cannot check that it held out this run's "
+              "validation split", flush=True)
+        return
+    theirs = (config.get("seed"), config.get("val_fraction"), config.get("small_per_class", 0))
+    ours = (student.seed, student.val_fraction, student.small_per_class)
+    if theirs != ours:
+        raise ModelFileError(
+            f"{path}: teacher trained with seed {theirs[0]}, validation fraction {theirs[1]}, "
+            f"small_per_class {theirs[2]}; this run uses {ours[0]}, {ours[1]}, {ours[2]}, so "
+            "the teacher has seen some of its validation faces")
+
+
 def teacher_targets(teacher: str | Path, images: np.ndarray, temperature: float = 2.0,
-                    batch_size: int = 512) -> np.ndarray:
+                    batch_size: int = 512, student: TrainConfig | None = None) -> np.ndarray:
     """The teachers' soft labels for ``images``: flip-averaged, averaged over teachers, softened.
 
     Knowledge distillation (Hinton et al. 2015): a student trained towards a stronger
@@ -298,14 +322,17 @@ def teacher_targets(teacher: str | Path, images: np.ndarray, temperature: float 
     clean 48x48 image and its mirror once, before training (offline distillation), so it
     costs one inference pass over the train split per teacher, not a forward pass per
     training step. ``temperature`` T raises the averaged probabilities to the power 1/T and
-    renormalises, the same as dividing the logits by T.
+    renormalises, the same as dividing the logits by T. Given the ``student`` config, each
+    teacher is first checked to have held out the same validation split.
     """
     from emotion_classification.models import load_model_and_record, predict_proba
 
     probs = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
     paths = teacher_paths(teacher)
     for path in paths:
-        model, _ = load_model_and_record(path)
+        model, record = load_model_and_record(path)
+        if student is not None:
+            check_teacher_split(path, record, student)
         probs += predict_proba(model, images, tta=True, batch_size=batch_size) / len(paths)
     logits = np.log(np.clip(probs, 1e-8, 1.0)) / temperature
     soft = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -317,7 +344,8 @@ def training_targets(config: TrainConfig, split: Split) -> np.ndarray:
     hard = one_hot(split.labels)
     if not config.teacher:
         return hard
-    soft = teacher_targets(config.teacher, split.images, config.distill_temperature)
+    soft = teacher_targets(config.teacher, split.images, config.distill_temperature,
+                           student=config)
     teacher_accuracy = float(np.mean(soft.argmax(1) == split.labels))
     print(f"distilling from {config.teacher} (weight {config.distill_weight}, temperature "
           f"{config.distill_temperature}); it agrees with {teacher_accuracy:.1%} of the train "
