@@ -202,14 +202,14 @@ def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | Non
             "untouched estimate.", "", *spread_table(sweep, record, cpu_run, distilled), ""]
 
 
-STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.history.csv"
+STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.json"
 UNCROPPED_CPU_RUN = "reports/benchmarks/cpu_e40_uncropped_run.json"
 
 
 def uncropped_cpu_runs(epochs: int) -> str:
     """The whole-face recipe on the CPU: one whole 40-epoch run and one stopped 50-epoch run."""
-    run = load(UNCROPPED_CPU_RUN)
-    times = epoch_times(ROOT / STOPPED_CPU_RUN)
+    run, stopped = load(UNCROPPED_CPU_RUN), load(STOPPED_CPU_RUN)
+    times = epoch_times(ROOT / stopped["history"])
     e40 = epoch_times(ROOT / UNCROPPED_CPU_RUN.replace(".json", ".history.csv"))
     return (f"slower here. One whole run of it shortened to {run['config']['epochs']} epochs (`{run['command']}`) took "
             f"{run['run_time_s'] / 3600:.2f} hours for the whole command (epochs "
@@ -217,10 +217,30 @@ def uncropped_cpu_runs(epochs: int) -> str:
             f"validation accuracy {run['validation']['accuracy']:.4f}, "
             f"{scores(run['test_metrics']['test'])} (`{UNCROPPED_CPU_RUN}`); a whole "
             f"{epochs}-epoch run of it was stopped after {len(times)} epochs for lack of "
-            f"session time (epochs {epoch_range(times)}, the test suite running beside it during 4 of "
-            f"them; `{STOPPED_CPU_RUN}`). At those paces {epochs} epochs take "
+            f"session time (epochs {epoch_range(times)}, {stopped['ran_beside']}; "
+            f"`{stopped['history']}`). At those paces {epochs} epochs take "
             f"{sum(e40) / len(e40) * epochs / 3600:.2f} to "
             f"{sum(times) / len(times) * epochs / 3600:.2f} hours, over the budget.")
+
+
+INTERRUPTED_CPU_RUN = "reports/benchmarks/cpu_c4_interrupted.history.csv"
+
+
+def determinism(cpu_run: dict) -> str:
+    """Whether an earlier, interrupted attempt of the same CPU run matched it epoch for epoch."""
+    import pandas as pd
+
+    earlier = pd.read_csv(ROOT / INTERRUPTED_CPU_RUN)
+    whole = pd.read_csv(ROOT / cpu_run["history"]).iloc[:len(earlier)]
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    same = int((earlier[columns].to_numpy() == whole[columns].to_numpy()).all(axis=1).sum())
+    if same == len(earlier):
+        return (" TensorFlow on this CPU trains deterministically for a given seed: an earlier "
+                f"attempt, interrupted after {len(earlier)} epochs, had the same training and "
+                "validation loss and accuracy in every one of them "
+                f"(`{INTERRUPTED_CPU_RUN}`).")
+    return (f" An earlier attempt, interrupted after {len(earlier)} epochs, matched it in "
+            f"{same} of them (`{INTERRUPTED_CPU_RUN}`).")
 
 
 def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled: dict | None,
@@ -248,8 +268,7 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled:
             f"({'meeting' if meets_targets(t) else 'short of'} the targets)"
             + ("; it is the shipped model." if cpu_run.get("command") == record.get("command")
                else "; it is not the shipped model.")
-            + " TensorFlow on this CPU trains deterministically for a given seed (the run "
-            "repeated an earlier interrupted attempt's validation accuracy epoch for epoch).")
+            + determinism(cpu_run))
     else:
         cpu = training["cpu_epoch"]
         out.append(f"- **The default recipe on the 2-core CPU**: {cpu['mean_epoch_s']:.0f} s per "
@@ -273,8 +292,8 @@ def distillation_run(run: dict, plain: dict) -> str:
             f"{c['distill_temperature']:g}; computed once from the clean training images, so the "
             "teacher never sees a validation or test image). One whole run "
             f"(`{run['reproduce_with']}`; `reports/benchmarks/cpu_distill_run.json`) took "
-            f"{run['run_time_s'] / 3600:.2f} hours, epochs {epoch_range(run['epoch_s'])} (the "
-            "unit tests running beside it for about 30 s). Validation accuracy rose from "
+            f"{run['run_time_s'] / 3600:.2f} hours, epochs {epoch_range(run['epoch_s'])} "
+            f"({run['ran_beside']}). Validation accuracy rose from "
             f"{plain['validation']['accuracy']:.4f} to {run['validation']['accuracy']:.4f}, but "
             f"test accuracy only from {p['accuracy']:.4f} to {t['accuracy']:.4f} (macro-F1 "
             f"{p['macro_f1']:.4f} to {t['macro_f1']:.4f}, disgust recall {p['disgust_recall']:.3f} "
