@@ -112,9 +112,16 @@ def recipe_flags(command: str, leave_out: tuple[str, ...] = ()) -> str:
 
     words = shlex.split(command)
     words = words[words.index("train") + 1:]
-    kept = [f"{flag} {value}" for flag, value in zip(words[::2], words[1::2], strict=True)
+    kept = [f"{flag} {short_teachers(value) if flag == '--teacher' else value}"
+            for flag, value in zip(words[::2], words[1::2], strict=True)
             if flag not in PATH_FLAGS + leave_out]
     return " ".join(kept)
+
+
+def short_teachers(value: str) -> str:
+    """A ``--teacher`` value as written, or its models' file stems when there are several."""
+    paths = value.split(",")
+    return value if len(paths) == 1 else ",".join(Path(path).stem for path in paths)
 
 
 def seedless(command: str) -> str:
@@ -160,6 +167,10 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None,
     if distilled:
         rows.append(run_row("CPU run of the default, distilled from the shipped model",
                             "2-core CPU", distilled["reproduce_with"], distilled))
+    ensemble = kept_run(ENSEMBLE_RUN)
+    if ensemble and ensemble.get("command") != record.get("command"):
+        rows.append(run_row(f"CPU run of the default, distilled from {len(ensemble['teachers'])} "
+                            "models", "2-core CPU", ensemble["reproduce_with"], ensemble))
     for run in sweep["runs"]:
         if "test_accuracy" not in run:
             continue
@@ -277,6 +288,9 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled:
                    "(projected, not a whole run).")
     if distilled and cpu_run:
         out.append(distillation_run(distilled, cpu_run))
+    ensemble = kept_run(ENSEMBLE_RUN)
+    if ensemble and cpu_run and ensemble.get("command") != record.get("command"):
+        out.append(ensemble_distillation_run(ensemble, cpu_run))
     if recipe_flags(record["command"]):
         out.append("- **The shipped model's recipe on the CPU**: " + uncropped_cpu_runs(epochs))
     return out
@@ -300,6 +314,56 @@ def distillation_run(run: dict, plain: dict) -> str:
             f"to {t['disgust_recall']:.3f}): one pair of runs, inside the spread between seeds, "
             "and still short of 0.70, so the shipped model was kept. Its teacher also needs the "
             "whole-face run below, which alone does not fit the budget.")
+
+
+ENSEMBLE_RUN = "cpu_ensemble_distill_run"
+TEACHER_SELECTION = "reports/benchmarks/teacher_selection.json"
+
+
+def teacher_choice() -> str:
+    """How the ensemble's teachers were picked, from ``scripts/rank_teachers.py``'s record."""
+    selection = load(TEACHER_SELECTION)
+    scores = [c["validation_accuracy_flip"] for c in selection["candidates"]]
+    chosen = [c["validation_accuracy_flip"] for c in selection["candidates"]
+              if c["path"] in selection["chosen"]]
+    return (f"the average of the {len(chosen)} models with the highest flip-averaged validation "
+            f"accuracy among {len(scores)} earlier runs of the project's recipes with the same "
+            f"validation split ({min(scores):.4f} to {max(scores):.4f}; chosen "
+            f"{min(chosen):.4f} to {max(chosen):.4f}, their average "
+            f"{selection['ensemble_validation_accuracy_flip']:.4f}: `scripts/rank_teachers.py`, "
+            f"`{TEACHER_SELECTION}`)")
+
+
+def ensemble_distillation_run(run: dict, plain: dict) -> str:
+    """The default recipe distilled from an ensemble of earlier models, on the CPU."""
+    c, t, p = run["config"], run["test_metrics"]["test"], plain["test_metrics"]["test"]
+    return (f"- **Ensemble distillation, tried on the CPU** (`--teacher` with "
+            f"{len(run['teachers'])} models, not shipped): the same recipe, seed and machine, "
+            f"with each training target {1 - c['distill_weight']:.1f} of the one-hot label plus "
+            f"{c['distill_weight']:.1f} of {teacher_choice()}, each averaged with its mirror and "
+            f"softened by temperature {c['distill_temperature']:g}. One whole run "
+            f"(`{run['reproduce_with']}`; `reports/benchmarks/{ENSEMBLE_RUN}.json`) took "
+            f"{run['wall_clock_s'] / 3600:.2f} hours for the whole command, of which "
+            f"{run['teacher_pass_s']:.0f} s for the teachers' pass, epochs "
+            f"{epoch_range(run['epoch_s'])} ({run['ran_beside']}). Validation accuracy "
+            f"{run['validation']['accuracy']:.4f} (plain run {plain['validation']['accuracy']:.4f}), "
+            f"test accuracy {t['accuracy']:.4f} ({p['accuracy']:.4f}), macro-F1 "
+            f"{t['macro_f1']:.4f} ({p['macro_f1']:.4f}), disgust recall "
+            f"{t['disgust_recall']:.3f} ({p['disgust_recall']:.3f}), flip TTA "
+            f"{run['test_metrics_tta_flip']['test']['accuracy']:.4f}"
+            + ("; it meets the test targets" if meets_targets(t) else "; short of the targets")
+            + f". {teacher_costs(run['teachers'])}")
+
+
+def teacher_costs(teachers: list[dict]) -> str:
+    """What training the teachers took, which a distilled run's time leaves out."""
+    on_cpu = [t for t in teachers if "2 cores" in t["hardware"]]
+    on_gpu = len(teachers) - len(on_cpu)
+    cpu_hours = " and ".join(f"{t['run_time_s'] / 3600:.2f}" for t in on_cpu)
+    return ("That time leaves out training the teachers: "
+            + (f"{on_gpu} on GPUs" if on_gpu else "")
+            + (" and " if on_gpu and on_cpu else "")
+            + (f"{len(on_cpu)} on this CPU ({cpu_hours} hours)" if on_cpu else "") + ".")
 
 
 def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]:
