@@ -344,12 +344,13 @@ def training_targets(config: TrainConfig, split: Split) -> np.ndarray:
     hard = one_hot(split.labels)
     if not config.teacher:
         return hard
+    started_s = time.time()
     soft = teacher_targets(config.teacher, split.images, config.distill_temperature,
                            student=config)
     teacher_accuracy = float(np.mean(soft.argmax(1) == split.labels))
     print(f"distilling from {config.teacher} (weight {config.distill_weight}, temperature "
           f"{config.distill_temperature}); it agrees with {teacher_accuracy:.1%} of the train "
-          f"labels", flush=True)
+          f"labels; the teachers' pass took {time.time() - started_s:.0f} s", flush=True)
     return ((1 - config.distill_weight) * hard + config.distill_weight * soft).astype(np.float32)
 
 
