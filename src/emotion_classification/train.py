@@ -317,7 +317,7 @@ def teacher_targets(teacher: str | Path, images: np.ndarray, temperature: float 
     model's class probabilities learns which wrong classes a face resembles (fear next to
     surprise, sad next to neutral), which one-hot labels do not say. ``teacher`` names one
     model or several separated by commas; several are averaged into one ensemble teacher,
-    which is more accurate than any of its members, so the student learns from a better
+    which is usually more accurate than any of its members, so the student learns from a better
     model than one training run can give (ensemble distillation). Each teacher sees each
     clean 48x48 image and its mirror once, before training (offline distillation), so it
     costs one inference pass over the train split per teacher, not a forward pass per
@@ -327,12 +327,13 @@ def teacher_targets(teacher: str | Path, images: np.ndarray, temperature: float 
     """
     from emotion_classification.models import load_model_and_record, predict_proba
 
-    probs = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
     paths = teacher_paths(teacher)
-    for path in paths:
-        model, record = load_model_and_record(path)
-        if student is not None:
+    teachers = [load_model_and_record(path) for path in paths]  # every file checked first
+    if student is not None:
+        for path, (_, record) in zip(paths, teachers, strict=True):
             check_teacher_split(path, record, student)
+    probs = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
+    for model, _ in teachers:
         probs += predict_proba(model, images, tta=True, batch_size=batch_size) / len(paths)
     logits = np.log(np.clip(probs, 1e-8, 1.0)) / temperature
     soft = np.exp(logits - logits.max(axis=1, keepdims=True))
