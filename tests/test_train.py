@@ -216,17 +216,20 @@ def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_p
     assert record["teachers"][0]["sha256"] == hashlib.sha256(paths[0].read_bytes()).hexdigest()
 
 
+def cli_args(config: TrainConfig, *extra: str) -> list[str]:
+    """``train`` command-line flags for ``config`` (as its reproduce command writes them)."""
+    flags = shlex.split(reproduce_command(config))
+    return [*flags[flags.index("train") + 1:], "--data-dir", config.data_dir,
+            "--verbose", str(config.verbose), *extra]
+
+
 def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, capsys):
     from emotion_classification.train import main
 
     _, config = tiny_run
     teacher_path = tmp_path / "models" / "seed7.keras"
     train(TrainConfig(**{**config.to_dict(), "seed": 7, "model_path": str(teacher_path)}))
-    status = main(["--data-dir", config.data_dir, "--teacher", str(teacher_path),
-                   "--widths", "4,4,8,8", "--head-units", "8", "--epochs", "1",
-                   "--val-fraction", "0.3", "--batch-size", "16", "--precision", "float32",
-                   "--run-dir", config.run_dir, "--model-path", config.model_path,
-                   "--figure-dir", config.figure_dir, "--verbose", "0"])
+    status = main(cli_args(config, "--teacher", str(teacher_path)))
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 1
     assert error.startswith(f"error: {teacher_path}: teacher trained with seed 7")
@@ -239,11 +242,7 @@ def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsy
 
     _, config = tiny_run
     missing_path = tmp_path / "no-teacher.keras"
-    status = main(["--data-dir", config.data_dir, "--teacher", str(missing_path),
-                   "--widths", "4,4,8,8", "--head-units", "8", "--epochs", "1",
-                   "--val-fraction", "0.3", "--batch-size", "16", "--precision", "float32",
-                   "--run-dir", config.run_dir, "--model-path", config.model_path,
-                   "--figure-dir", config.figure_dir, "--verbose", "0"])
+    status = main(cli_args(config, "--teacher", str(missing_path)))
     error = capsys.readouterr().err
     assert status == 1 and "Traceback" not in error
     assert error.strip().splitlines()[-1] == f"error: {missing_path}: model file not found"
