@@ -13,6 +13,7 @@ from emotion_classification.data import (
     class_counts,
     imbalance_ratio,
     load_fer2013,
+    project_root,
     split_test,
     train_val_split,
 )
@@ -77,3 +78,20 @@ def test_validation_split_never_touches_test_images(fer2013):
     assert set(train.names).isdisjoint(val.names)
     assert len(train) + len(val) == TRAIN_IMAGES
     assert np.bincount(val.labels, minlength=len(CLASS_NAMES)).min() > 0
+
+
+def test_study_pipeline_baseline_reads_what_the_study_read(fer2013_dir, monkeypatch):
+    """The 'as it ran' throughput baseline (scripts/benchmark_training.py) feeds ``seed_cnn``
+    the study's input: every train JPEG as RGB copies of the gray face, 48x48, batch 64,
+    pixels 0..255 (the 1/255 sits in the model), classes in FER2013 order."""
+    monkeypatch.syspath_prepend(str(project_root() / "scripts"))
+    from benchmark_training import STUDY_BATCH_SIZE, study_generator
+
+    flow = study_generator(fer2013_dir / "train")
+    images, labels = flow[0]
+    assert flow.samples == TRAIN_IMAGES
+    assert list(flow.class_indices) == list(CLASS_NAMES)
+    assert images.shape == (STUDY_BATCH_SIZE, 48, 48, 3) == (64, 48, 48, 3)
+    assert labels.shape == (64, len(CLASS_NAMES))
+    assert np.array_equal(images[..., 0], images[..., 2])
+    assert 1.0 < images.max() <= 255.0
