@@ -11,7 +11,7 @@ from test_data import write_dataset
 
 from emotion_classification import evaluate as ev
 from emotion_classification.calibration import apply_temperature, is_uncertain
-from emotion_classification.data import CLASS_NAMES, load_fer2013, split_test
+from emotion_classification.data import CLASS_NAMES, load_fer2013, project_root, split_test
 from emotion_classification.models import load_model_and_record, predict_proba
 
 
@@ -67,6 +67,28 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, monkeypatch, tiny_model
     assert json.loads((tmp_path / "report.json").read_text())["calibration"]["temperature"] > 0
     for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
         assert (tmp_path / "figures" / f"{name}.png").is_file()
+
+
+def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
+        tmp_path, monkeypatch, tiny_model_path):
+    """``evaluate --model runs/x/model.keras`` keeps its report and figures in runs/x/, so
+    the committed reports/evaluation.json and reports/figures/ stay the shipped model's."""
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    root = write_dataset(tmp_path / "fer2013", {"train": 10, "test": 4})
+    model = tmp_path / "run" / "tiny.keras"
+    model.parent.mkdir()
+    model.write_bytes(tiny_model_path.read_bytes())
+    committed_figures, committed_report = ev.default_outputs(None)
+    assert committed_report == project_root() / "reports" / "evaluation.json"
+    assert committed_figures == project_root() / "reports" / "figures"
+    assert ev.default_outputs("models/emotion_cnn.keras") == ev.default_outputs(None)
+    before = {p: p.stat().st_mtime_ns for p in [committed_report, *committed_figures.glob("*")]
+              if p.exists()}
+    assert ev.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
+    assert json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())["model"] == str(model)
+    for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
+        assert (tmp_path / "run" / "figures" / f"{name}.png").is_file()
+    assert before == {p: p.stat().st_mtime_ns for p in before}
 
 
 @pytest.mark.slow

@@ -144,11 +144,36 @@ def load_eval_data(data_dir, record: dict, small_per_class: int = 0) -> tuple[Sp
     return val, test
 
 
+COMMITTED_REPORT = "reports/evaluation.json"
+COMMITTED_FIGURE_DIR = "reports/figures"
+
+
+def default_outputs(model_path: str | None) -> tuple[Path, Path]:
+    """Where ``evaluate`` writes its figures and report unless told: ``reports/`` for the
+    committed model (the README shows them), beside any other model (``figures/`` and
+    ``<stem>.evaluation.json`` in its folder), so evaluating a new run never overwrites the
+    committed figures."""
+    from emotion_classification.files import project_path
+    from emotion_classification.models import DEFAULT_MODEL_PATH
+
+    model = project_path(model_path or DEFAULT_MODEL_PATH)
+    if model.resolve() == project_path(DEFAULT_MODEL_PATH).resolve():
+        return project_path(COMMITTED_FIGURE_DIR), project_path(COMMITTED_REPORT)
+    return model.parent / "figures", model.with_suffix(".evaluation.json")
+
+
+BESIDE_MODEL = "beside the model"
+
+
 def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
-             small_per_class: int = 0, figure_dir: str | Path | None = "reports/figures",
-             report_path: str | Path | None = "reports/evaluation.json",
+             small_per_class: int = 0, figure_dir: str | Path | None = BESIDE_MODEL,
+             report_path: str | Path | None = BESIDE_MODEL,
              update_model_json: bool = True, seed: int = 0) -> dict:
-    """Evaluate a model end to end; return the report (also written to ``report_path``)."""
+    """Evaluate a model end to end; return the report (also written to ``report_path``).
+
+    ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``;
+    ``None`` writes nothing.
+    """
     from emotion_classification.files import project_path, write_json
     from emotion_classification.models import load_model_and_record, predict_proba
 
@@ -180,6 +205,9 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         "validation_rule": uncertain_split_accuracy(val_calibrated, val.labels, threshold),
         "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold)}
     report["most_confused"] = most_confused_pairs(test.labels, probs[False])
+    default_figure_dir, default_report = default_outputs(model_path)
+    figure_dir = default_figure_dir if figure_dir == BESIDE_MODEL else figure_dir
+    report_path = default_report if report_path == BESIDE_MODEL else report_path
     if figure_dir is not None:
         write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
     if report_path is not None:
@@ -241,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Evaluate a model on the FER2013 test folder.")
     parser.add_argument("--model", default=None, help="default: models/emotion_cnn.keras")
     parser.add_argument("--data-dir", default=None, help="default: $FER2013_DIR or data/fer2013")
-    parser.add_argument("--figure-dir", default="reports/figures")
-    parser.add_argument("--report", default="reports/evaluation.json")
+    parser.add_argument("--figure-dir", default=BESIDE_MODEL,
+                        help=f"default: {COMMITTED_FIGURE_DIR} for the committed model, else "
+                             "figures/ beside the model")
+    parser.add_argument("--report", default=BESIDE_MODEL,
+                        help=f"default: {COMMITTED_REPORT} for the committed model, else "
+                             "<model>.evaluation.json beside it")
     parser.add_argument("--small-per-class", type=int, default=0,
                         help="evaluate on a few images per class (quick check)")
     parser.add_argument("--no-update-model", action="store_true",
