@@ -7,6 +7,9 @@ pixels when the data is missing: throughput does not depend on content):
   bfloat16 where the CPU supports it, augmentation layers inside the graph;
 * uncropped: the same on the whole 48x48 face (``crop_px=0``), the recipe before the 4-pixel
   crop became the default;
+* narrow: the default with two-thirds of the filters (32-256, ``--widths 32,64,128,256``),
+  about 44% of its multiply-adds: what a cheaper student would gain;
+* default_float32: the default in float32, to measure what bfloat16 buys;
 * original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the same augmentation
   layers, fed from memory like the default: the model, input and precision of the study
   with this project's data path, so the ratio measures the model and precision alone;
@@ -55,6 +58,8 @@ from emotion_classification.train import (
 PIPELINES = {
     "default": TrainConfig(),
     "uncropped": TrainConfig(crop_px=0),
+    "narrow": TrainConfig(widths=(32, 64, 128, 256)),
+    "default_float32": TrainConfig(precision="float32"),
     "original": TrainConfig(model="seed_cnn", channels=3, precision="float32", optimizer="adam",
                             learning_rate=1e-3, schedule="plateau", label_smoothing=0.0,
                             augmentation="seed"),
@@ -82,8 +87,23 @@ class BatchClock(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
-def images_per_second(config: TrainConfig, images, labels, steps: int, repeats: int) -> float:
-    """Median steady-state training throughput over ``repeats`` epochs of ``steps`` batches.
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds per image in a model's convolutions and dense layers, nearly all its
+    arithmetic: the cost a pipeline's throughput should be read against."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            total += height * width * np.prod(layer.kernel_size) * layer.input.shape[-1] * filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def images_per_second(config: TrainConfig, images, labels, steps: int,
+                      repeats: int) -> tuple[float, int]:
+    """Median steady-state training throughput over ``repeats`` epochs of ``steps`` batches,
+    and the model's multiply-adds per image.
 
     Each epoch is timed from the end of its first batch to the end of its last, so the
     seconds ``fit`` spends building its input pipeline on every call (about 3 s here, a
@@ -91,7 +111,7 @@ def images_per_second(config: TrainConfig, images, labels, steps: int, repeats: 
     """
     keras.mixed_precision.set_global_policy(choose_precision(config.precision))
     keras.utils.set_random_seed(0)
-    train_model, _ = build_training_model(config, steps)
+    train_model, model = build_training_model(config, steps)
     x, y = to_model_input(images, config.channels), one_hot(labels)
     clock = BatchClock()
     train_model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)  # trace, warm up
@@ -101,7 +121,7 @@ def images_per_second(config: TrainConfig, images, labels, steps: int, repeats: 
                         callbacks=[clock])
         timed_images = (len(clock.ends) - 1) * config.batch_size
         rates.append(timed_images / (clock.ends[-1] - clock.ends[0]))
-    return float(np.median(rates))
+    return float(np.median(rates)), multiply_adds(model)
 
 
 STUDY_BATCH_SIZE = 64  # SEED.md: "images loaded as RGB at 48x48, batch 64"
@@ -175,8 +195,9 @@ def main() -> None:
     images, labels = sample_images(args.steps * batch)
     results = {}
     for name, config in PIPELINES.items():
-        rate = images_per_second(config, images, labels, args.steps, args.repeats)
-        results[name] = {"images_per_s": round(rate, 1), "model": config.model,
+        rate, macs = images_per_second(config, images, labels, args.steps, args.repeats)
+        results[name] = {"images_per_s": round(rate, 1), "multiply_adds_m": round(macs / 1e6, 1),
+                         "model": config.model,
                          "channels": config.channels,
                          "precision": choose_precision(config.precision),
                          "config": dataclasses.asdict(config)}
@@ -192,6 +213,7 @@ def main() -> None:
         results["original_as_run"] = {
             "images_per_s": round(as_run, 1), "model": "seed_cnn", "channels": 3,
             "precision": "float32", "batch_size": STUDY_BATCH_SIZE,
+            "multiply_adds_m": results["original"]["multiply_adds_m"],
             "input": "tf.keras ImageDataGenerator.flow_from_directory on the train JPEGs"}
         print(f"original as run: {as_run:7.1f} images/s (ImageDataGenerator from JPEGs, "
               f"batch {STUDY_BATCH_SIZE}); default/original as run: "
@@ -202,9 +224,13 @@ def main() -> None:
                         "its last, median over repeats",
               "pipelines": results, "ratio": round(ratio, 2),
               "ratio_uncropped": round(uncropped, 2),
+              "ratio_narrow": round(results["narrow"]["images_per_s"]
+                                    / results["original"]["images_per_s"], 2),
               "ratio_as_run": (round(results["default"]["images_per_s"] / as_run, 2)
                                if as_run else None),
-              "command": "python scripts/benchmark_training.py"}
+              "command": "python scripts/benchmark_training.py"
+                         + (f" --epoch-history {args.epoch_history}" if args.epoch_history
+                            else "")}
     if cpu_epoch:
         report["cpu_epoch"] = cpu_epoch
         print(f"full epochs: {cpu_epoch['mean_epoch_s']} s each over {cpu_epoch['epochs_timed']}"

@@ -72,8 +72,9 @@ def emotion_cnn(widths: tuple[int, ...] = (48, 96, 192, 384), convs_per_block: i
     first convolution, in training and inference alike, so the input stays 48x48. Behind the
     random-shift augmentation this is the random-crop training common on FER2013, and it
     cuts the cost per image roughly in proportion to the area kept: the 40x40 centre trains
-    about 1.46x faster per image on the 2-core CPU (``scripts/benchmark_training.py``), and in GPU runs of 50 epochs it scored the
-    same as the whole face within the spread between seeds (``reports/sweep.json``).
+    about 1.4x faster per image on the 2-core CPU (``reports/benchmarks/training.json``), and
+    in GPU runs of 50 epochs it scored the same as the whole face within the spread between
+    seeds (``reports/sweep.json``).
     ``crop_px=0`` gives the uncropped network.
     """
     inputs = keras.Input((IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), name="pixels")
