@@ -1,22 +1,24 @@
 """Training throughput: the project's default pipeline against the original study's.
 
-Both run in one process on the same machine, on the same in-memory FER2013 images (random
-pixels when the data is missing: throughput does not depend on content):
+All run in one process on the same machine; all but the last train on the same in-memory
+FER2013 images (random pixels when the data is missing: throughput does not depend on
+content):
 
 * default: ``emotion_cnn`` as configured in ``TrainConfig``, 1-channel input, mixed
   bfloat16 where the CPU supports it, augmentation layers inside the graph;
 * uncropped: the same on the whole 48x48 face (``crop_px=0``), the recipe before the 4-pixel
   crop became the default;
 * narrow: the default with two-thirds of the filters (32-256, ``--widths 32,64,128,256``),
-  about 44% of its multiply-adds: what a cheaper student would gain;
+  45% of its multiply-adds: what a cheaper student would gain;
 * default_float32: the default in float32, to measure what bfloat16 buys;
 * original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the same augmentation
   layers, fed from memory like the default: the model, input and precision of the study
   with this project's data path, so the ratio measures the model and precision alone;
-* original as run: the study's pipeline as it ran, end to end: ``ImageDataGenerator``
-  (deprecated, still in ``tf.keras``) reading the train JPEGs from disk as RGB at batch 64
-  with the study's augmentation, one image at a time in Python, into ``seed_cnn`` in
-  float32. Needs TensorFlow and the FER2013 folder; skipped without them.
+* original as run: the study's pipeline rebuilt end to end: ``ImageDataGenerator``
+  (deprecated, still in ``tf.keras``; Keras 3 feeds it through its PyDataset adapter)
+  reading the train JPEGs from disk as RGB at batch 64 with the study's augmentation, one
+  image at a time in Python, into ``seed_cnn`` in float32. Needs TensorFlow and the FER2013
+  folder; skipped without them.
 
 Usage: ``python scripts/benchmark_training.py [--steps 40] [--repeats 3]
 [--epoch-history runs/cpu_timing/history.csv]``. Writes ``reports/benchmarks/training.json``.
@@ -124,7 +126,7 @@ def images_per_second(config: TrainConfig, images, labels, steps: int,
     return float(np.median(rates)), multiply_adds(model)
 
 
-STUDY_BATCH_SIZE = 64  # SEED.md: "images loaded as RGB at 48x48, batch 64"
+STUDY_BATCH_SIZE = 64  # the study's summary: "images loaded as RGB at 48x48, batch 64"
 
 
 def study_generator(train_dir: Path):

@@ -12,8 +12,8 @@ AUGMENTATION = [
     ("markdown", """\
 # 02 · Augmentation and class imbalance
 
-The original study augmented with Keras 2's `ImageDataGenerator`, which Keras 3 no longer
-ships. Here the same settings are Keras preprocessing layers that run inside the training
+The original study augmented with Keras 2's `ImageDataGenerator`, which Keras 3 keeps only
+as a deprecated `tf.keras` legacy API. Here the same settings are Keras preprocessing layers that run inside the training
 graph (`emotion_classification.augmentation`), so augmentation never starves the model and
 the same code runs on the TensorFlow, JAX and PyTorch backends.
 

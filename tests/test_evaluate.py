@@ -84,10 +84,13 @@ def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
     assert ev.default_outputs("models/emotion_cnn.keras") == ev.default_outputs(None)
     before = {p: p.stat().st_mtime_ns for p in [committed_report, *committed_figures.glob("*")]
               if p.exists()}
+    small = ["--model", str(model), "--data-dir", str(root), "--small-per-class", "2"]
+    assert ev.main(small) == 0
+    assert sorted(p.name for p in model.parent.iterdir()) == ["tiny.keras"]  # subset: no files
     assert ev.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
     assert json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())["model"] == str(model)
     for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
-        assert (tmp_path / "run" / "figures" / f"{name}.png").is_file()
+        assert (tmp_path / "run" / "tiny.figures" / f"{name}.png").is_file()
     assert before == {p: p.stat().st_mtime_ns for p in before}
 
 

@@ -1,6 +1,7 @@
 """Data augmentation as Keras preprocessing layers (backend-neutral, runs inside the graph).
 
-Keras 3 no longer ships ``ImageDataGenerator``. The original study's settings map to layers:
+Keras 3 keeps ``ImageDataGenerator`` only as a deprecated ``tf.keras`` legacy API (the
+training benchmark uses it to time the study's pipeline). The study's settings map to layers:
 
 ========================  ==========================================================
 ImageDataGenerator        Keras 3 layer

@@ -150,16 +150,16 @@ COMMITTED_FIGURE_DIR = "reports/figures"
 
 def default_outputs(model_path: str | None) -> tuple[Path, Path]:
     """Where ``evaluate`` writes its figures and report unless told: ``reports/`` for the
-    committed model (the README shows them), beside any other model (``figures/`` and
-    ``<stem>.evaluation.json`` in its folder), so evaluating a new run never overwrites the
-    committed figures."""
+    committed model (the README shows them), beside any other model (``<stem>.figures/`` and
+    ``<stem>.evaluation.json`` in its folder), so evaluating a new run does not overwrite the
+    committed figures, nor two models in one folder each other's."""
     from emotion_classification.files import project_path
     from emotion_classification.models import DEFAULT_MODEL_PATH
 
     model = project_path(model_path or DEFAULT_MODEL_PATH)
     if model.resolve() == project_path(DEFAULT_MODEL_PATH).resolve():
         return project_path(COMMITTED_FIGURE_DIR), project_path(COMMITTED_REPORT)
-    return model.parent / "figures", model.with_suffix(".evaluation.json")
+    return model.with_suffix(".figures"), model.with_suffix(".evaluation.json")
 
 
 BESIDE_MODEL = "beside the model"
@@ -171,8 +171,9 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              update_model_json: bool = True, seed: int = 0) -> dict:
     """Evaluate a model end to end; return the report (also written to ``report_path``).
 
-    ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``;
-    ``None`` writes nothing.
+    ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``,
+    except in small-data mode, whose subset numbers are written nowhere unless a path is
+    given; ``None`` writes nothing.
     """
     from emotion_classification.files import project_path, write_json
     from emotion_classification.models import load_model_and_record, predict_proba
@@ -205,7 +206,10 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         "validation_rule": uncertain_split_accuracy(val_calibrated, val.labels, threshold),
         "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold)}
     report["most_confused"] = most_confused_pairs(test.labels, probs[False])
-    default_figure_dir, default_report = default_outputs(model_path)
+    if small_per_class:
+        default_figure_dir = default_report = None
+    else:
+        default_figure_dir, default_report = default_outputs(model_path)
     figure_dir = default_figure_dir if figure_dir == BESIDE_MODEL else figure_dir
     report_path = default_report if report_path == BESIDE_MODEL else report_path
     if figure_dir is not None:
@@ -271,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="default: $FER2013_DIR or data/fer2013")
     parser.add_argument("--figure-dir", default=BESIDE_MODEL,
                         help=f"default: {COMMITTED_FIGURE_DIR} for the committed model, else "
-                             "figures/ beside the model")
+                             "<stem>.figures/ beside the model; none in small-data mode")
     parser.add_argument("--report", default=BESIDE_MODEL,
                         help=f"default: {COMMITTED_REPORT} for the committed model, else "
-                             "<model>.evaluation.json beside it")
+                             "<stem>.evaluation.json beside it; none in small-data mode")
     parser.add_argument("--small-per-class", type=int, default=0,
                         help="evaluate on a few images per class (quick check)")
     parser.add_argument("--no-update-model", action="store_true",
