@@ -102,6 +102,19 @@ def multiply_adds(model: keras.Model) -> int:
     return int(total)
 
 
+def steady_rate(fit, batch_size: int, repeats: int) -> float:
+    """Median images per second over ``repeats`` calls of ``fit(callbacks)`` after one
+    warm-up call, each timed from the end of its first batch to the end of its last."""
+    clock = BatchClock()
+    fit([])  # trace, warm up
+    rates = []
+    for _ in range(repeats):
+        fit([clock])
+        timed_images = (len(clock.ends) - 1) * batch_size
+        rates.append(timed_images / (clock.ends[-1] - clock.ends[0]))
+    return float(np.median(rates))
+
+
 def images_per_second(config: TrainConfig, images, labels, steps: int,
                       repeats: int) -> tuple[float, int]:
     """Median steady-state training throughput over ``repeats`` epochs of ``steps`` batches,
@@ -115,15 +128,12 @@ def images_per_second(config: TrainConfig, images, labels, steps: int,
     keras.utils.set_random_seed(0)
     train_model, model = build_training_model(config, steps)
     x, y = to_model_input(images, config.channels), one_hot(labels)
-    clock = BatchClock()
-    train_model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)  # trace, warm up
-    rates = []
-    for _ in range(repeats):
+
+    def fit(callbacks):
         train_model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0,
-                        callbacks=[clock])
-        timed_images = (len(clock.ends) - 1) * config.batch_size
-        rates.append(timed_images / (clock.ends[-1] - clock.ends[0]))
-    return float(np.median(rates)), multiply_adds(model)
+                        callbacks=callbacks)
+
+    return steady_rate(fit, config.batch_size, repeats), multiply_adds(model)
 
 
 STUDY_BATCH_SIZE = 64  # the study's summary: "images loaded as RGB at 48x48, batch 64"
@@ -147,7 +157,7 @@ def study_generator(train_dir: Path):
 def study_as_run_images_per_second(steps: int, repeats: int) -> float | None:
     """Throughput of the study's own pipeline, or None without TensorFlow or FER2013.
 
-    Timed like ``images_per_second`` (end of first batch to end of last), so the JPEG
+    Timed by ``steady_rate`` like ``images_per_second``, so the JPEG
     decoding and per-image augmentation inside the timed batches count, as they did for the
     study; ``steps`` batches of 64 images per epoch.
     """
@@ -163,14 +173,11 @@ def study_as_run_images_per_second(steps: int, repeats: int) -> float | None:
     model = seed_cnn(channels=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
                   metrics=["accuracy"])
-    clock = BatchClock()
-    model.fit(flow, steps_per_epoch=steps, epochs=1, verbose=0)  # trace, warm up
-    rates = []
-    for _ in range(repeats):
-        model.fit(flow, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
-        timed_images = (len(clock.ends) - 1) * STUDY_BATCH_SIZE
-        rates.append(timed_images / (clock.ends[-1] - clock.ends[0]))
-    return float(np.median(rates))
+
+    def fit(callbacks):
+        model.fit(flow, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks)
+
+    return steady_rate(fit, STUDY_BATCH_SIZE, repeats)
 
 
 def cpu_epoch_times(history_csv: Path) -> dict:

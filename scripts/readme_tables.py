@@ -171,8 +171,7 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None, distilled: dic
         rows.append(run_row(f"CPU run of the default, distilled from {len(ensemble['teachers'])} "
                             "models", "2-core CPU", ensemble["reproduce_with"], ensemble))
     if narrow:
-        widths = "-".join(str(w) for w in narrow["config"]["widths"][::3])
-        rows.append(run_row(f"CPU run, {widths} filters, distilled from "
+        rows.append(run_row(f"CPU run, {filters(narrow['config'])} filters, distilled from "
                             f"{len(narrow['teachers'])} models", "2-core CPU",
                             narrow["reproduce_with"], narrow))
     for run in sweep["runs"]:
@@ -215,8 +214,8 @@ def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | Non
             "this CPU ([Speed](#speed)). That is why the crop is now the default: it is the "
             "recipe that fits the CPU budget. Unlike the first sweeps, the test numbers of "
             "these runs were looked at when the crop became the default, so they are not an "
-            "untouched estimate.", "", *spread_table(sweep, record, cpu_run, distilled, ensemble, narrow),
-            ""]
+            "untouched estimate.", "",
+            *spread_table(sweep, record, cpu_run, distilled, ensemble, narrow), ""]
 
 
 STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.json"
@@ -377,15 +376,26 @@ def ensemble_distillation_run(run: dict, plain: dict, shipped: dict) -> str:
 NARROW_RUN = "cpu_ensemble_distill_w32_run"
 
 
-def narrow_speed(training: dict) -> str:
-    """How fast the 32-256-filter network trains, against the default and the study's."""
+def filters(config: dict) -> str:
+    """``32-256``: a network's first and last block widths, from its config."""
+    return f"{config['widths'][0]}-{config['widths'][-1]}"
+
+
+def rebuilt_ratio(training: dict, name: str) -> float | None:
+    """A pipeline's throughput over the rebuilt study pipeline's, if the benchmark ran it."""
     pipelines = training["pipelines"]
     as_run = pipelines.get("original_as_run")
+    return pipelines[name]["images_per_s"] / as_run["images_per_s"] if as_run else None
+
+
+def narrow_speed(training: dict) -> str:
+    """How fast the narrow network trains, against the default and the study's."""
+    pipelines = training["pipelines"]
+    rebuilt = rebuilt_ratio(training, "narrow")
     return (f"; it trains at {pipelines['narrow']['images_per_s']:.0f} images/s against the "
             f"full width's {pipelines['default']['images_per_s']:.0f}, "
             f"{training['ratio_narrow']:.2f}x the study's pipeline in memory"
-            + (f" and {pipelines['narrow']['images_per_s'] / as_run['images_per_s']:.2f}x "
-               "rebuilt" if as_run else "") + " ([Speed](#speed))")
+            + (f" and {rebuilt:.2f}x rebuilt" if rebuilt else "") + " ([Speed](#speed))")
 
 
 def narrow_student_run(run: dict, ensemble: dict, shipped: dict, training: dict) -> str:
@@ -513,20 +523,22 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
 
 
 def narrow_rows(training: dict) -> list[str]:
-    """Speed-table row for the default with 32-256 filters, when the benchmark measured it."""
+    """Speed-table row for the default with fewer filters (the benchmark's ``narrow``)."""
     narrow, default = training["pipelines"]["narrow"], training["pipelines"]["default"]
     share = narrow["multiply_adds_m"] / default["multiply_adds_m"]
-    return [f"| the same with 32-256 filters (`--widths 32,64,128,256`, {share:.0%} of the "
-            f"multiply-adds) | {narrow['images_per_s']:.0f} images/s | same run |"]
+    widths = ",".join(str(w) for w in narrow["config"]["widths"])
+    return [f"| the same with {filters(narrow['config'])} filters (`--widths {widths}`, "
+            f"{share:.0%} of the multiply-adds) | {narrow['images_per_s']:.0f} images/s | same run |"]
 
 
 def study_as_run_rows(training: dict) -> list[str]:
-    """Speed-table rows for the study's pipeline as it ran (ImageDataGenerator from JPEGs)."""
+    """Speed-table rows for the study's pipeline rebuilt (ImageDataGenerator from JPEGs)."""
     pipelines = training["pipelines"]
     as_run = pipelines.get("original_as_run")
     if not as_run:
         return []
-    narrow = f"; 32-256 filters: {pipelines['narrow']['images_per_s'] / as_run['images_per_s']:.2f}x"
+    narrow = (f"; {filters(pipelines['narrow']['config'])} filters: "
+              f"{rebuilt_ratio(training, 'narrow'):.2f}x")
     return [f"| training throughput, the study's pipeline rebuilt (its `ImageDataGenerator` "
             f"settings reading the JPEGs, RGB, batch {as_run['batch_size']}, float32 `seed_cnn`) | "
             f"{as_run['images_per_s']:.0f} images/s | same run |",
@@ -540,16 +552,16 @@ def cost_paragraph(training: dict) -> str:
     p = training["pipelines"]
     default, uncropped, narrow = p["default"], p["uncropped"], p["narrow"]
     original, float32 = p["original"], p["default_float32"]
-    as_run = p.get("original_as_run")
+    rebuilt, narrow_filters = rebuilt_ratio(training, "narrow"), filters(narrow["config"])
     return (f"Per image, the study's `seed_cnn` costs {original['multiply_adds_m']:.0f} M "
             f"multiply-adds; the default network {uncropped['multiply_adds_m']:.0f} M on the "
             f"whole face, {default['multiply_adds_m']:.0f} M on the 40x40 centre and "
-            f"{narrow['multiply_adds_m']:.0f} M with 32-256 filters. bfloat16 trains the "
+            f"{narrow['multiply_adds_m']:.0f} M with {narrow_filters} filters. bfloat16 trains the "
             f"default {default['images_per_s'] / float32['images_per_s']:.2f}x as fast as "
             f"float32 does ({float32['images_per_s']:.0f} images/s); with it the whole face, at "
             f"{uncropped['multiply_adds_m'] / original['multiply_adds_m']:.1f}x the study's "
             f"arithmetic, trains {training['ratio_uncropped']:.2f}x as fast as the study's "
-            "float32 network. The 32-256 "
+            f"float32 network. The {narrow_filters} "
             f"network does {narrow['multiply_adds_m'] / default['multiply_adds_m']:.0%} of the "
             "default's arithmetic but trains only "
             f"{narrow['images_per_s'] / default['images_per_s']:.2f}x as fast: part of each "
@@ -559,9 +571,9 @@ def cost_paragraph(training: dict) -> str:
                else "past") + " 3x"
             + (f"; against the study's pipeline rebuilt with its `ImageDataGenerator` reading "
                f"the JPEGs at batch 64, the default is {training['ratio_as_run']:.2f}x "
-               f"and the 32-256 network "
-               f"{narrow['images_per_s'] / as_run['images_per_s']:.2f}x" if as_run else "")
-            + ". What the 32-256 network scores, distilled on this CPU from the teachers of the "
+               f"and the {narrow_filters} network {rebuilt:.2f}x" if rebuilt else "")
+            + f". What the {narrow_filters} network scores, distilled on this CPU from the "
+            "teachers of the "
             "ensemble run, is in the [model card](#model-card).")
 
 
@@ -586,8 +598,9 @@ def speed(training: dict, inference: dict, export: dict, video: dict) -> list[st
            f"| training throughput, the study's pipeline (`seed_cnn`, RGB, float32, its three "
            f"augmentation layers, in memory) | {original['images_per_s']:.0f} images/s | same run |",
            f"| ratio, default / study | **{training['ratio']:.2f}x** (goal 3x; whole face: "
-           f"{training['ratio_uncropped']:.2f}x; 32-256 filters: {training['ratio_narrow']:.2f}x) "
-           "| |",
+           f"{training['ratio_uncropped']:.2f}x; "
+           f"{filters(training['pipelines']['narrow']['config'])} filters: "
+           f"{training['ratio_narrow']:.2f}x) | |",
            *study_as_run_rows(training),
            f"| people.jpg end to end (MTCNN + classification + drawing), this pipeline | "
            f"{inference['this_pipeline_s']['median']:.2f} s ({inference['faces']} faces) | "

@@ -88,7 +88,8 @@ def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
     assert ev.main(small) == 0
     assert sorted(p.name for p in model.parent.iterdir()) == ["tiny.keras"]  # subset: no files
     assert ev.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
-    assert json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())["model"] == str(model)
+    report = json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())
+    assert report["model"] == str(model)
     for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
         assert (tmp_path / "run" / "tiny.figures" / f"{name}.png").is_file()
     assert before == {p: p.stat().st_mtime_ns for p in before}
