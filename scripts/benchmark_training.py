@@ -11,9 +11,14 @@ content):
 * narrow: the default with two-thirds of the filters (32-256, ``--widths 32,64,128,256``),
   45% of its multiply-adds: what a cheaper student would gain;
 * default_float32: the default in float32, to measure what bfloat16 buys;
-* original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the same augmentation
-  layers, fed from memory like the default: the model, input and precision of the study
-  with this project's data path, so the ratio measures the model and precision alone;
+* default_stock_bn: the default with Keras 3's own batch norm instead of the fused kernel
+  (``TrainConfig.fused_batch_norm``, see ``train.fuse_batch_norm``), to measure what that buys;
+* original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the study's augmentation
+  layers, Keras 3's own batch norm, fed from memory like the default: the model, input and
+  precision of the study with this project's data path;
+* original_fused_bn: the same with the fused batch-norm kernel (which Keras 2 used by
+  default), the like-for-like baseline: ``ratio_fused_bn_baseline`` leaves out what the
+  kernel alone buys;
 * original as run: the study's pipeline rebuilt end to end: ``ImageDataGenerator``
   (deprecated, still in ``tf.keras``; Keras 3 feeds it through its PyDataset adapter)
   reading the train JPEGs from disk as RGB at batch 64 with the study's augmentation, one
@@ -62,10 +67,15 @@ PIPELINES = {
     "uncropped": TrainConfig(crop_px=0),
     "narrow": TrainConfig(widths=(32, 64, 128, 256)),
     "default_float32": TrainConfig(precision="float32"),
+    "default_stock_bn": TrainConfig(fused_batch_norm=False),
     "original": TrainConfig(model="seed_cnn", channels=3, precision="float32", optimizer="adam",
                             learning_rate=1e-3, schedule="plateau", label_smoothing=0.0,
-                            augmentation="seed"),
+                            augmentation="seed", fused_batch_norm=False),
 }
+#: The study's model with the fused batch-norm kernel the project trains with (Keras 2's
+#: default): a like-for-like baseline that isolates what the rest of the pipeline buys.
+PIPELINES["original_fused_bn"] = dataclasses.replace(PIPELINES["original"],
+                                                     fused_batch_norm=True)
 
 
 def sample_images(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,6 +247,9 @@ def main() -> None:
                                     / results["original"]["images_per_s"], 2),
               "ratio_as_run": (round(results["default"]["images_per_s"] / as_run, 2)
                                if as_run else None),
+              "ratio_fused_bn_baseline": round(
+                  results["default"]["images_per_s"]
+                  / results["original_fused_bn"]["images_per_s"], 2),
               "command": "python scripts/benchmark_training.py"
                          + (f" --epoch-history {args.epoch_history}" if args.epoch_history
                             else "")}

@@ -140,6 +140,17 @@ def meets_targets(metrics: dict) -> bool:
             and metrics["disgust_recall"] >= TARGETS["disgust_recall"])
 
 
+def kernel_note(run: dict) -> str:
+    """How a CPU run trained batch norm: the runs before the fused kernel used Keras' own."""
+    if run["config"].get("fused_batch_norm"):
+        return ""
+    return "with Keras 3's own batch norm: the run predates the fused kernel"
+
+
+def in_parens(note: str) -> str:
+    return f" ({note})" if note else ""
+
+
 def epoch_range(times: list[float]) -> str:
     """``min to max s, mean m s`` of a run's epoch times."""
     return f"{min(times):.0f} to {max(times):.0f} s, mean {sum(times) / len(times):.0f} s"
@@ -277,7 +288,7 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled:
             f"one whole, uninterrupted run (`{cpu_run['command']}`, nothing else running) took "
             f"**{hours:.2f} hours** for the whole command "
             f"({'within' if hours <= TARGETS['cpu_hours'] else '**over**'} the 2.5-hour "
-            f"budget): {cpu_run['epochs_run']} epochs of {epoch_range(cpu_run['epoch_s'])} "
+            f"budget; {kernel_note(cpu_run) or 'with the fused batch-norm kernel'}): {cpu_run['epochs_run']} epochs of {epoch_range(cpu_run['epoch_s'])} "
             "(`reports/benchmarks/cpu_full_run.json`, "
             "per-epoch history beside it). It reached validation accuracy "
             f"{cpu_run['validation']['accuracy']:.4f}, {scores(t)} "
@@ -318,7 +329,8 @@ def distillation_run(run: dict, plain: dict) -> str:
             f"{c['distill_temperature']:g}; computed once from the clean training images, so the "
             "teacher never sees a validation or test image). One whole run "
             f"(`{run['reproduce_with']}`; `reports/benchmarks/cpu_distill_run.json`) took "
-            f"{run['run_time_s'] / 3600:.2f} hours, epochs {epoch_range(run['epoch_s'])} "
+            f"{run['run_time_s'] / 3600:.2f} hours{in_parens(kernel_note(run))}, epochs "
+            f"{epoch_range(run['epoch_s'])} "
             f"({run['ran_beside']}). Validation accuracy rose from "
             f"{plain['validation']['accuracy']:.4f} to {run['validation']['accuracy']:.4f}, but "
             f"test accuracy only from {p['accuracy']:.4f} to {t['accuracy']:.4f} (macro-F1 "
@@ -354,7 +366,8 @@ def ensemble_distillation_run(run: dict, plain: dict, shipped: dict) -> str:
             f"with {target_mix(c, teacher_choice())}, each averaged with its mirror and "
             f"softened by temperature {c['distill_temperature']:g}. One whole run "
             f"(`{run['reproduce_with']}`; `reports/benchmarks/{ENSEMBLE_RUN}.json`) took "
-            f"{run['wall_clock_s'] / 3600:.2f} hours for the whole command, of which "
+            f"{run['wall_clock_s'] / 3600:.2f} hours for the whole command{in_parens(kernel_note(run))}, of "
+            "which "
             f"{run['run_time_s'] - run['wall_time_s']:.0f} s outside the epochs (mostly the "
             "teachers' pass), epochs "
             f"{epoch_range(run['epoch_s'])} ({run['ran_beside']}). Validation accuracy "
@@ -392,7 +405,8 @@ def narrow_speed(training: dict) -> str:
     """How fast the narrow network trains, against the default and the study's."""
     pipelines = training["pipelines"]
     rebuilt = rebuilt_ratio(training, "narrow")
-    return (f"; it trains at {pipelines['narrow']['images_per_s']:.0f} images/s against the "
+    return (f"; with the fused batch-norm kernel it trains at "
+            f"{pipelines['narrow']['images_per_s']:.0f} images/s against the "
             f"full width's {pipelines['default']['images_per_s']:.0f}, "
             f"{training['ratio_narrow']:.2f}x the study's pipeline in memory"
             + (f" and {rebuilt:.2f}x rebuilt" if rebuilt else "") + " ([Speed](#speed))")
@@ -411,7 +425,7 @@ def narrow_student_run(run: dict, ensemble: dict, shipped: dict, training: dict)
             f"the ensemble run, not shipped){narrow_speed(training)}. One whole run "
             f"(`{run['reproduce_with']}`; "
             f"`reports/benchmarks/{NARROW_RUN}.json`) took {run['wall_clock_s'] / 3600:.2f} "
-            f"hours for the whole command, epochs {epoch_range(run['epoch_s'])} "
+            f"hours for the whole command{in_parens(kernel_note(run))}, epochs {epoch_range(run['epoch_s'])} "
             f"({run['ran_beside']}). Validation accuracy {run['validation']['accuracy']:.4f} "
             f"(full-width student {ensemble['validation']['accuracy']:.4f}), test accuracy "
             f"{t['accuracy']:.4f} ({e['accuracy']:.4f}), macro-F1 {t['macro_f1']:.4f} "
@@ -506,6 +520,9 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
               "(`ImageDataGenerator` reading the JPEGs), "
               f"{met(training['ratio_as_run'], TARGETS['throughput_ratio'])}"
               if training.get("ratio_as_run") else "")
+           + (f"; {training['ratio_fused_bn_baseline']:.2f}x against its model in memory "
+              "given the same fused batch-norm kernel, "
+              f"{met(training['ratio_fused_bn_baseline'], TARGETS['throughput_ratio'])}")
            + " (see [Speed](#speed)). A "
            f"full training run of the default recipe ≤ 2.5 hours on the 2-core CPU: "
            f"{cpu_hours:.2f} hours {'measured' if cpu_run else 'projected'}, "
@@ -531,6 +548,18 @@ def narrow_rows(training: dict) -> list[str]:
             f"{share:.0%} of the multiply-adds) | {narrow['images_per_s']:.0f} images/s | same run |"]
 
 
+def fused_baseline_rows(training: dict) -> list[str]:
+    """Speed-table rows for the study's pipeline given the same fused batch-norm kernel."""
+    pipelines = training["pipelines"]
+    fused = pipelines["original_fused_bn"]
+    narrow = pipelines["narrow"]["images_per_s"] / fused["images_per_s"]
+    return [f"| the study's pipeline in memory with the same fused batch-norm kernel (Keras 2's "
+            f"default) | {fused['images_per_s']:.0f} images/s | same run |",
+            f"| ratio, default / that (like for like) | "
+            f"**{training['ratio_fused_bn_baseline']:.2f}x**; "
+            f"{filters(pipelines['narrow']['config'])} filters: {narrow:.2f}x | |"]
+
+
 def study_as_run_rows(training: dict) -> list[str]:
     """Speed-table rows for the study's pipeline rebuilt (ImageDataGenerator from JPEGs)."""
     pipelines = training["pipelines"]
@@ -546,35 +575,45 @@ def study_as_run_rows(training: dict) -> list[str]:
             "| |"]
 
 
+def arithmetic_rate(pipeline: dict) -> float:
+    """Billions of multiply-adds per second a pipeline sustains in training, counting a
+    training step as three forward passes (the backward pass costs about two)."""
+    return 3 * pipeline["multiply_adds_m"] * pipeline["images_per_s"] / 1e3
+
+
 def cost_paragraph(training: dict) -> str:
-    """Why the ratios are what they are: each network's multiply-adds per image, what
-    bfloat16 buys, and how far the narrow network's speed falls short of its arithmetic."""
+    """Why the ratios are what they are: each network's multiply-adds per image, what the
+    fused batch-norm kernel and bfloat16 buy, and what 3x would take at the rate reached."""
     p = training["pipelines"]
     default, uncropped, narrow = p["default"], p["uncropped"], p["narrow"]
-    original, float32 = p["original"], p["default_float32"]
-    rebuilt, narrow_filters = rebuilt_ratio(training, "narrow"), filters(narrow["config"])
+    original, float32, stock = p["original"], p["default_float32"], p["default_stock_bn"]
+    narrow_filters = filters(narrow["config"])
+    needed_m = (default["multiply_adds_m"] * default["images_per_s"]
+                / (TARGETS["throughput_ratio"] * original["images_per_s"]))
     return (f"Per image, the study's `seed_cnn` costs {original['multiply_adds_m']:.0f} M "
             f"multiply-adds; the default network {uncropped['multiply_adds_m']:.0f} M on the "
             f"whole face, {default['multiply_adds_m']:.0f} M on the 40x40 centre and "
-            f"{narrow['multiply_adds_m']:.0f} M with {narrow_filters} filters. bfloat16 trains the "
-            f"default {default['images_per_s'] / float32['images_per_s']:.2f}x as fast as "
-            f"float32 does ({float32['images_per_s']:.0f} images/s); with it the whole face, at "
+            f"{narrow['multiply_adds_m']:.0f} M with {narrow_filters} filters. Keras 3 trains "
+            "batch norm as separate TensorFlow ops (a float32 copy of the activations, two "
+            "reductions, the normalisation, a cast back, and as many again backwards); training "
+            "here uses TensorFlow's fused kernel instead (`FusedBatchNormV3`, Keras 2's default; "
+            "`--fused-batch-norm`, on by default; saved models keep plain Keras layers), which "
+            f"trains the default {default['images_per_s'] / stock['images_per_s']:.2f}x as fast "
+            f"as Keras' own batch norm ({stock['images_per_s']:.0f} images/s). bfloat16 trains "
+            f"it {default['images_per_s'] / float32['images_per_s']:.2f}x as fast as float32 "
+            f"({float32['images_per_s']:.0f} images/s). With both, the default and the "
+            f"{narrow_filters} network sustain about the same arithmetic "
+            f"({arithmetic_rate(default):.0f} and {arithmetic_rate(narrow):.0f} G multiply-adds "
+            "per second, counting a training step as three forward passes), so their speed now "
+            f"follows their arithmetic: the {narrow_filters} network does "
+            f"{narrow['multiply_adds_m'] / default['multiply_adds_m']:.0%} of the default's and "
+            f"trains {narrow['images_per_s'] / default['images_per_s']:.2f}x as fast. At that "
+            f"rate, 3x the study's pipeline needs a network of about {needed_m:.0f} M "
+            "multiply-adds per image; the whole face, at "
             f"{uncropped['multiply_adds_m'] / original['multiply_adds_m']:.1f}x the study's "
-            f"arithmetic, trains {training['ratio_uncropped']:.2f}x as fast as the study's "
-            f"float32 network. The {narrow_filters} "
-            f"network does {narrow['multiply_adds_m'] / default['multiply_adds_m']:.0%} of the "
-            "default's arithmetic but trains only "
-            f"{narrow['images_per_s'] / default['images_per_s']:.2f}x as fast: part of each "
-            "step probably does not shrink with the filters. Against the study's model fed "
-            f"from memory it is {training['ratio_narrow']:.2f}x, "
-            + ("still short of" if training["ratio_narrow"] < TARGETS["throughput_ratio"]
-               else "past") + " 3x"
-            + (f"; against the study's pipeline rebuilt with its `ImageDataGenerator` reading "
-               f"the JPEGs at batch 64, the default is {training['ratio_as_run']:.2f}x "
-               f"and the {narrow_filters} network {rebuilt:.2f}x" if rebuilt else "")
-            + f". What the {narrow_filters} network scores, distilled on this CPU from the "
-            "teachers of the "
-            "ensemble run, is in the [model card](#model-card).")
+            f"arithmetic, trains {training['ratio_uncropped']:.2f}x as fast as it. What the "
+            f"{narrow_filters} network scores (distilled on this CPU from the teachers of the "
+            "ensemble run) is in the [model card](#model-card).")
 
 
 def speed(training: dict, inference: dict, export: dict, video: dict) -> list[str]:
@@ -592,6 +631,10 @@ def speed(training: dict, inference: dict, export: dict, video: dict) -> list[st
            f"| training throughput, default pipeline (`emotion_cnn` on the 40x40 centre, 1 "
            f"channel, {default['precision']}, one-resampling augmentation) | "
            f"{default['images_per_s']:.0f} images/s | `python scripts/benchmark_training.py` |",
+           "| the same with Keras 3's own batch norm instead of the fused kernel "
+           "(`--fused-batch-norm false`) | "
+           f"{training['pipelines']['default_stock_bn']['images_per_s']:.0f} images/s | "
+           "same run |",
            "| the same on the whole 48x48 face (`--crop-px 0`, the shipped model's recipe) | "
            f"{uncropped['images_per_s']:.0f} images/s | same run |",
            *narrow_rows(training),
@@ -601,6 +644,7 @@ def speed(training: dict, inference: dict, export: dict, video: dict) -> list[st
            f"{training['ratio_uncropped']:.2f}x; "
            f"{filters(training['pipelines']['narrow']['config'])} filters: "
            f"{training['ratio_narrow']:.2f}x) | |",
+           *fused_baseline_rows(training),
            *study_as_run_rows(training),
            f"| people.jpg end to end (MTCNN + classification + drawing), this pipeline | "
            f"{inference['this_pipeline_s']['median']:.2f} s ({inference['faces']} faces) | "

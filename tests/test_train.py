@@ -154,6 +154,58 @@ def test_batch_norm_recalibration_matches_the_clean_image_statistics():
                if isinstance(layer, keras.layers.BatchNormalization))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="the fused batch-norm kernel is TensorFlow's")
+def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path):
+    import tensorflow as tf
+
+    from emotion_classification.train import fuse_batch_norm
+
+    keras.mixed_precision.set_global_policy("float32")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (32, 48, 48, 1)).astype("float32")
+    targets = np.eye(7, dtype="float32")[rng.integers(0, 7, 32)]
+    plain = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, dropout=0.0)
+    fused = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, dropout=0.0)
+    fused.set_weights(plain.get_weights())
+    assert fuse_batch_norm(fused) == 9  # eight conv layers and the head
+
+    def training_step(model):
+        with tf.GradientTape() as tape:
+            outputs = model(images, training=True)
+            loss = tf.reduce_mean(keras.losses.categorical_crossentropy(targets, outputs))
+        return outputs.numpy(), tape.gradient(loss, model.trainable_variables)
+
+    plain_out, plain_grads = training_step(plain)
+    fused_out, fused_grads = training_step(fused)
+    np.testing.assert_allclose(fused_out, plain_out, atol=1e-4)
+    for a, b in zip(plain_grads, fused_grads, strict=True):
+        assert np.linalg.norm(a - b) <= 1e-2 * np.linalg.norm(a) + 1e-7
+    for a, b in zip(plain.get_weights(), fused.get_weights(), strict=True):  # moving stats
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    fused.save(tmp_path / "fused.keras")
+    loaded = keras.models.load_model(tmp_path / "fused.keras")
+    assert {type(layer) for layer in loaded.layers if "_bn" in layer.name} == {
+        keras.layers.BatchNormalization}
+    np.testing.assert_allclose(loaded.predict(images, verbose=0),
+                               plain.predict(images, verbose=0), atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="the fused batch-norm kernel is TensorFlow's")
+@pytest.mark.parametrize("fused", [True, False])
+def test_training_model_uses_the_fused_kernel_as_configured(fused):
+    from emotion_classification.train import build_training_model
+
+    config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, fused_batch_norm=fused,
+                         precision="float32")
+    _, model = build_training_model(config, steps_per_epoch=1)
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 9
+    assert all(("fused_batch_norm_call" in layer.call.__qualname__) == fused for layer in norms)
+
+
 def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, tmp_path):
     _, config = tiny_run
     train(config)
