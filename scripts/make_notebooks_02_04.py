@@ -162,21 +162,24 @@ train folder (never on test). `python -m emotion_classification evaluate` runs t
 # Parameters (overridden by run_notebook)
 MODEL_PATH = None  # None: the committed models/emotion_cnn.keras
 DATA_DIR = None  # FER2013 folder; None means $FER2013_DIR, else data/fer2013
-FIGURE_DIR = "reports/figures"  # relative paths start at the project root
-REPORT_PATH = "reports/evaluation.json"
-SMALL = False  # True: 20 images per class, nothing written but the figures
+# None: reports/figures and reports/evaluation.json for the committed model; for any other
+# model <stem>.figures/ and <stem>.evaluation.json beside it (README figures stay untouched)
+FIGURE_DIR = None  # relative paths start at the project root
+REPORT_PATH = None
+SMALL = False  # True: 20 images per class, no report, figures to a temporary folder
 SEED = 0  # which random test images the gallery shows"""),
     ("code", """\
 import pandas as pd
 from IPython.display import Image, display
 
 from emotion_classification import evaluate
-from emotion_classification.files import project_path
 
+figure_dir, report_path = evaluate.notebook_outputs(MODEL_PATH, FIGURE_DIR, REPORT_PATH,
+                                                    small=SMALL)
 report = evaluate.evaluate(MODEL_PATH, DATA_DIR, small_per_class=20 if SMALL else 0,
-                           figure_dir=FIGURE_DIR, report_path=None if SMALL else REPORT_PATH,
+                           figure_dir=figure_dir, report_path=report_path,
                            update_model_json=not SMALL, seed=SEED)
-figure_dir = project_path(FIGURE_DIR)
+print(f"figures in {figure_dir}; report in {report_path}")
 evaluate.summary_table(report)"""),
     ("markdown", "## Per-class scores on the full test folder"),
     ("code", "evaluate.per_class_table(report['splits']['test'])"),

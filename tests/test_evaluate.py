@@ -95,6 +95,18 @@ def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
     assert before == {p: p.stat().st_mtime_ns for p in before}
 
 
+def test_notebook_04_writes_where_evaluate_would_and_small_mode_spares_the_readme(tmp_path):
+    committed_figures, committed_report = ev.default_outputs(None)
+    assert ev.notebook_outputs(None) == (committed_figures, committed_report)
+    other = tmp_path / "run" / "m.keras"
+    assert ev.notebook_outputs(str(other)) == (tmp_path / "run" / "m.figures",
+                                               tmp_path / "run" / "m.evaluation.json")
+    figures, report = ev.notebook_outputs(None, small=True)
+    assert report is None and figures.is_dir() and figures != committed_figures
+    given = ev.notebook_outputs(str(other), str(tmp_path / "f"), str(tmp_path / "r.json"))
+    assert given == (tmp_path / "f", tmp_path / "r.json")
+
+
 @pytest.mark.slow
 def test_committed_model_reproduces_its_stored_test_numbers(committed_model_path, fer2013_dir):
     """The numbers in models/emotion_cnn.json (and so the README) come from this model."""

@@ -165,6 +165,28 @@ def default_outputs(model_path: str | None) -> tuple[Path, Path]:
 BESIDE_MODEL = "beside the model"
 
 
+def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
+                     report_path: str | None = None,
+                     small: bool = False) -> tuple[Path, Path | None]:
+    """Where notebook 04 writes its figures and report: the paths it is given, else
+    :func:`default_outputs` (``reports/`` only for the committed model). In small-data mode
+    the report is not written and the figures, which the notebook shows, go to a temporary
+    folder unless ``figure_dir`` is given: a subset never replaces the README's figures."""
+    import tempfile
+
+    from emotion_classification.files import project_path
+
+    default_figures, default_report = default_outputs(model_path)
+    if figure_dir:
+        figures = project_path(figure_dir)
+    elif small:
+        figures = Path(tempfile.mkdtemp(prefix="figures-small-"))
+    else:
+        figures = default_figures
+    report = None if small else (project_path(report_path) if report_path else default_report)
+    return figures, report
+
+
 def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              small_per_class: int = 0, figure_dir: str | Path | None = BESIDE_MODEL,
              report_path: str | Path | None = BESIDE_MODEL,
