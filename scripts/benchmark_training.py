@@ -16,9 +16,10 @@ content):
 * original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the study's augmentation
   layers, Keras 3's own batch norm, fed from memory like the default: the model, input and
   precision of the study with this project's data path;
-* original_fused_bn: the same with the fused batch-norm kernel (which Keras 2 used by
-  default), the like-for-like baseline: ``ratio_fused_bn_baseline`` leaves out what the
-  kernel alone buys;
+* original_fused_bn: the same with the fused batch-norm kernel the project trains with
+  (Keras 2 used a fused kernel by default for its convolution outputs; here the dense-layer
+  batch norms are fused too), the like-for-like baseline: ``ratio_fused_bn_baseline``
+  leaves out what the kernel alone buys;
 * original as run: the study's pipeline rebuilt end to end: ``ImageDataGenerator``
   (deprecated, still in ``tf.keras``; Keras 3 feeds it through its PyDataset adapter)
   reading the train JPEGs from disk as RGB at batch 64 with the study's augmentation, one
@@ -72,8 +73,8 @@ PIPELINES = {
                             learning_rate=1e-3, schedule="plateau", label_smoothing=0.0,
                             augmentation="seed", fused_batch_norm=False),
 }
-#: The study's model with the fused batch-norm kernel the project trains with (Keras 2's
-#: default): a like-for-like baseline that isolates what the rest of the pipeline buys.
+#: The study's model with the fused batch-norm kernel the project trains with: a
+#: like-for-like baseline that isolates what the rest of the pipeline buys.
 PIPELINES["original_fused_bn"] = dataclasses.replace(PIPELINES["original"],
                                                      fused_batch_norm=True)
 

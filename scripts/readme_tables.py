@@ -141,10 +141,13 @@ def meets_targets(metrics: dict) -> bool:
 
 
 def kernel_note(run: dict) -> str:
-    """How a CPU run trained batch norm: the runs before the fused kernel used Keras' own."""
-    if run["config"].get("fused_batch_norm"):
+    """How a TensorFlow run trained batch norm: the runs before the fused kernel used Keras'
+    own; empty for a run with the kernel, or on another backend (where it does not apply)."""
+    if run.get("backend", "tensorflow") != "tensorflow":
         return ""
-    return "with Keras 3's own batch norm: the run predates the fused kernel"
+    if "fused_batch_norm" not in run["config"]:
+        return "with Keras 3's own batch norm: the run predates the fused kernel"
+    return "" if run["config"]["fused_batch_norm"] else "with Keras 3's own batch norm"
 
 
 def in_parens(note: str) -> str:
@@ -553,8 +556,8 @@ def fused_baseline_rows(training: dict) -> list[str]:
     pipelines = training["pipelines"]
     fused = pipelines["original_fused_bn"]
     narrow = pipelines["narrow"]["images_per_s"] / fused["images_per_s"]
-    return [f"| the study's pipeline in memory with the same fused batch-norm kernel (Keras 2's "
-            f"default) | {fused['images_per_s']:.0f} images/s | same run |",
+    return [f"| the study's pipeline in memory with the same fused batch-norm kernel | "
+            f"{fused['images_per_s']:.0f} images/s | same run |",
             f"| ratio, default / that (like for like) | "
             f"**{training['ratio_fused_bn_baseline']:.2f}x**; "
             f"{filters(pipelines['narrow']['config'])} filters: {narrow:.2f}x | |"]
@@ -588,32 +591,39 @@ def cost_paragraph(training: dict) -> str:
     default, uncropped, narrow = p["default"], p["uncropped"], p["narrow"]
     original, float32, stock = p["original"], p["default_float32"], p["default_stock_bn"]
     narrow_filters = filters(narrow["config"])
-    needed_m = (default["multiply_adds_m"] * default["images_per_s"]
-                / (TARGETS["throughput_ratio"] * original["images_per_s"]))
+    goal = TARGETS["throughput_ratio"]
+
+    def needed_m(baseline: dict) -> float:
+        """Multiply-adds per image of a network 3x as fast as ``baseline`` at the default's
+        arithmetic rate."""
+        return (default["multiply_adds_m"] * default["images_per_s"]
+                / (goal * baseline["images_per_s"]))
+
     return (f"Per image, the study's `seed_cnn` costs {original['multiply_adds_m']:.0f} M "
             f"multiply-adds; the default network {uncropped['multiply_adds_m']:.0f} M on the "
             f"whole face, {default['multiply_adds_m']:.0f} M on the 40x40 centre and "
             f"{narrow['multiply_adds_m']:.0f} M with {narrow_filters} filters. Keras 3 trains "
             "batch norm as separate TensorFlow ops (a float32 copy of the activations, two "
             "reductions, the normalisation, a cast back, and as many again backwards); training "
-            "here uses TensorFlow's fused kernel instead (`FusedBatchNormV3`, Keras 2's default; "
+            "here uses TensorFlow's fused kernel instead (`FusedBatchNormV3`; "
             "`--fused-batch-norm`, on by default; saved models keep plain Keras layers), which "
             f"trains the default {default['images_per_s'] / stock['images_per_s']:.2f}x as fast "
             f"as Keras' own batch norm ({stock['images_per_s']:.0f} images/s). bfloat16 trains "
             f"it {default['images_per_s'] / float32['images_per_s']:.2f}x as fast as float32 "
             f"({float32['images_per_s']:.0f} images/s). With both, the default and the "
-            f"{narrow_filters} network sustain about the same arithmetic "
+            f"{narrow_filters} network sustain about the same arithmetic rate "
             f"({arithmetic_rate(default):.0f} and {arithmetic_rate(narrow):.0f} G multiply-adds "
-            "per second, counting a training step as three forward passes), so their speed now "
-            f"follows their arithmetic: the {narrow_filters} network does "
-            f"{narrow['multiply_adds_m'] / default['multiply_adds_m']:.0%} of the default's and "
-            f"trains {narrow['images_per_s'] / default['images_per_s']:.2f}x as fast. At that "
-            f"rate, 3x the study's pipeline needs a network of about {needed_m:.0f} M "
-            "multiply-adds per image; the whole face, at "
+            "per second, counting a training step as three forward passes): the "
+            f"{narrow_filters} network does "
+            f"{narrow['multiply_adds_m'] / default['multiply_adds_m']:.0%} of the default's "
+            f"arithmetic and trains {narrow['images_per_s'] / default['images_per_s']:.2f}x as "
+            f"fast. At the default's rate, {goal:g}x the study's pipeline in memory needs a "
+            f"network of about {needed_m(original):.0f} M multiply-adds per image "
+            f"({needed_m(p['original_fused_bn']):.0f} M like for like); the whole face, at "
             f"{uncropped['multiply_adds_m'] / original['multiply_adds_m']:.1f}x the study's "
-            f"arithmetic, trains {training['ratio_uncropped']:.2f}x as fast as it. What the "
-            f"{narrow_filters} network scores (distilled on this CPU from the teachers of the "
-            "ensemble run) is in the [model card](#model-card).")
+            f"arithmetic, trains {training['ratio_uncropped']:.2f}x as fast as the study's "
+            f"pipeline. What the {narrow_filters} network scores (distilled on this CPU from "
+            "the teachers of the ensemble run) is in the [model card](#model-card).")
 
 
 def speed(training: dict, inference: dict, export: dict, video: dict) -> list[str]:

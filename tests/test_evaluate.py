@@ -95,7 +95,9 @@ def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
     assert before == {p: p.stat().st_mtime_ns for p in before}
 
 
-def test_notebook_04_writes_where_evaluate_would_and_small_mode_spares_the_readme(tmp_path):
+def test_notebook_04_writes_where_evaluate_would_and_small_mode_spares_the_readme(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     committed_figures, committed_report = ev.default_outputs(None)
     assert ev.notebook_outputs(None) == (committed_figures, committed_report)
     other = tmp_path / "run" / "m.keras"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import zipfile
 
 import keras
 import numpy as np
@@ -154,14 +155,53 @@ def test_batch_norm_recalibration_matches_the_clean_image_statistics():
                if isinstance(layer, keras.layers.BatchNormalization))
 
 
+@pytest.fixture
+def float32_policy():
+    """Float32 for the test, and the global policy restored afterwards."""
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy(before)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="the fused batch-norm kernel is TensorFlow's")
-def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path):
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("shape", [(16, 5, 5, 3), (16, 6)])
+def test_fused_batch_norm_layer_matches_keras_statistics_and_output(policy, shape,
+                                                                    float32_policy):
+    """One training call with momentum 0: the moving statistics become the batch's, so a
+    wrong variance (unbiased instead of Keras' biased) or mean shows in full."""
+    from emotion_classification.train import fuse_batch_norm
+
+    keras.mixed_precision.set_global_policy(policy)
+    x = np.random.default_rng(1).normal(3.0, 2.0, shape).astype("float32")
+    inputs = keras.Input(shape[1:])
+    plain = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.0)(inputs))
+    fused = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.0)(inputs))
+    fused.set_weights(plain.get_weights())
+    assert fuse_batch_norm(fused) == 1
+    plain_out = keras.ops.convert_to_numpy(plain(x, training=True))
+    fused_out = fused(x, training=True)
+    assert fused_out.dtype == plain_out.dtype == keras.mixed_precision.global_policy().compute_dtype
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused_out).astype("float32"),
+                               plain_out.astype("float32"), atol=tolerance * 10)
+    axes = tuple(range(len(shape) - 1))
+    for layer, model in ((plain.layers[-1], "plain"), (fused.layers[-1], "fused")):
+        np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(axes), rtol=tolerance,
+                                   err_msg=model)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axes), rtol=tolerance,
+                                   err_msg=model)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="the fused batch-norm kernel is TensorFlow's")
+def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path, float32_policy):
     import tensorflow as tf
 
     from emotion_classification.train import fuse_batch_norm
 
-    keras.mixed_precision.set_global_policy("float32")
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (32, 48, 48, 1)).astype("float32")
     targets = np.eye(7, dtype="float32")[rng.integers(0, 7, 32)]
@@ -184,9 +224,13 @@ def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path):
     for a, b in zip(plain.get_weights(), fused.get_weights(), strict=True):  # moving stats
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
     fused.save(tmp_path / "fused.keras")
+    with zipfile.ZipFile(tmp_path / "fused.keras") as archive:
+        saved = json.loads(archive.read("config.json"))
+    norms = [layer for layer in saved["config"]["layers"] if "_bn" in layer["name"]]
+    assert len(norms) == 9
+    assert {(layer["module"], layer["class_name"]) for layer in norms} == {
+        ("keras.layers", "BatchNormalization")}
     loaded = keras.models.load_model(tmp_path / "fused.keras")
-    assert {type(layer) for layer in loaded.layers if "_bn" in layer.name} == {
-        keras.layers.BatchNormalization}
     np.testing.assert_allclose(loaded.predict(images, verbose=0),
                                plain.predict(images, verbose=0), atol=1e-5)
 
@@ -194,7 +238,7 @@ def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path):
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="the fused batch-norm kernel is TensorFlow's")
 @pytest.mark.parametrize("fused", [True, False])
-def test_training_model_uses_the_fused_kernel_as_configured(fused):
+def test_training_model_uses_the_fused_kernel_as_configured(fused, float32_policy):
     from emotion_classification.train import build_training_model
 
     config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, fused_batch_norm=fused,

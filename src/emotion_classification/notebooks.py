@@ -1,7 +1,8 @@
 """Run the project's notebooks headless, with parameters, the way papermill does.
 
 A notebook's first code cell is tagged ``parameters`` and holds every default
-(``SMALL = False``, ``FIGURE_DIR = "reports/figures"``, ...). :func:`run_notebook` inserts a
+(``SMALL = False``, ``FIGURE_DIR = "reports/figures"`` or ``None`` where the notebook
+picks the folder itself, ...). :func:`run_notebook` inserts a
 cell tagged ``injected-parameters`` right after it, so the values passed in override the
 defaults, then executes every cell top to bottom with nbclient.
 
