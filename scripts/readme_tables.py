@@ -97,7 +97,8 @@ def results(ev: dict) -> list[str]:
 def kept_run(name: str) -> dict | None:
     """The record of a whole CPU run kept as ``reports/benchmarks/<name>.json``, if there is
     one: ``cpu_full_run`` (the default recipe), ``cpu_distill_run`` (the same, distilled
-    from the shipped model) or ``cpu_ensemble_distill_run`` (distilled from several models)."""
+    from the shipped model), ``cpu_ensemble_distill_run`` (distilled from several models) and
+    the others named by the ``*_RUN`` constants. Read once, in ``model_card``, and passed on."""
     kept = ROOT / "reports" / "benchmarks" / f"{name}.json"
     return json.loads(kept.read_text()) if kept.is_file() else None
 
@@ -168,7 +169,8 @@ def run_row(label: str, where: str, command: str, run: dict) -> str:
 
 
 def spread_table(sweep: dict, record: dict, cpu_run: dict | None, distilled: dict | None,
-                 ensemble: dict | None, narrow: dict | None) -> list[str]:
+                 ensemble: dict | None, narrow: dict | None,
+                 fused: dict | None) -> list[str]:
     """Sweeps 4 and 5 (and the shipped and CPU runs): how much seeds and cheaper designs move
     the numbers. Their test accuracy was looked at when the crop became the default."""
     rows = ["| run | where | change from the default recipe | validation | test accuracy | "
@@ -178,7 +180,7 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None, distilled: dic
     if cpu_run and cpu_run.get("command") != record.get("command"):
         rows.append(run_row("whole CPU run of the default", "2-core CPU", cpu_run["command"],
                             cpu_run))
-    if fused := kept_run(FUSED_UNCROPPED_RUN):
+    if fused:
         rows.append(run_row("CPU run of the shipped model's recipe, fused batch norm",
                             "2-core CPU", fused["reproduce_with"], fused))
     if distilled:
@@ -202,8 +204,8 @@ def spread_table(sweep: dict, record: dict, cpu_run: dict | None, distilled: dic
 
 
 def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | None,
-                  distilled: dict | None, ensemble: dict | None,
-                  narrow: dict | None) -> list[str]:
+                  distilled: dict | None, ensemble: dict | None, narrow: dict | None,
+                  fused: dict | None) -> list[str]:
     first = [r for r in sweep["runs"] if "test_accuracy" not in r]
     later = [r for r in sweep["runs"] if "test_accuracy" in r]
     best = max(first, key=lambda r: r["validation_accuracy"])
@@ -213,7 +215,6 @@ def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | Non
     crop = [r["test_accuracy"] for r in later if seedless(r["command"]) == ""]
     cost = (training["pipelines"]["default"]["images_per_s"]
             / training["pipelines"]["uncropped"]["images_per_s"])
-    fused = kept_run(FUSED_UNCROPPED_RUN)
     if fused:
         mean_epoch_s = sum(fused["epoch_s"]) / len(fused["epoch_s"])
         best_hours = (f"about {best['epochs'] * mean_epoch_s / 3600:.1f} hours on the CPU at the "
@@ -244,7 +245,7 @@ def recipe_choice(sweep: dict, record: dict, training: dict, cpu_run: dict | Non
             f"this CPU ([Speed](#speed)). {why_crop} Unlike the first sweeps, the test numbers of "
             "these runs were looked at when the crop became the default, so they are not an "
             "untouched estimate.", "",
-            *spread_table(sweep, record, cpu_run, distilled, ensemble, narrow), ""]
+            *spread_table(sweep, record, cpu_run, distilled, ensemble, narrow, fused), ""]
 
 
 STOPPED_CPU_RUN = "reports/benchmarks/cpu_e50_uncropped_stopped.json"
@@ -254,7 +255,7 @@ UNCROPPED_CPU_RUN = "reports/benchmarks/cpu_e40_uncropped_run.json"
 FUSED_UNCROPPED_RUN = "cpu_fused_uncropped_run"
 
 
-def uncropped_cpu_runs(epochs: int, shipped: dict) -> str:
+def uncropped_cpu_runs(epochs: int, shipped: dict, fused: dict | None) -> str:
     """The whole-face recipe on the CPU: with the fused kernel (one whole run, if kept), and
     before it (one whole 40-epoch run and one stopped 50-epoch run)."""
     run, stopped = load(UNCROPPED_CPU_RUN), load(STOPPED_CPU_RUN)
@@ -269,7 +270,6 @@ def uncropped_cpu_runs(epochs: int, shipped: dict) -> str:
               f"{stopped['ran_beside']}; `{stopped['history']}`). At those paces {epochs} "
               f"epochs take {sum(e40) / len(e40) * epochs / 3600:.2f} to "
               f"{sum(times) / len(times) * epochs / 3600:.2f} hours, over the budget.")
-    fused = kept_run(FUSED_UNCROPPED_RUN)
     if not fused:
         return "slower here. " + before[0].upper() + before[1:]
     t, hours = fused["test_metrics"]["test"], fused["wall_clock_s"] / 3600
@@ -313,7 +313,8 @@ def determinism(cpu_run: dict) -> str:
 
 
 def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled: dict | None,
-                  ensemble: dict | None, narrow: dict | None, epochs: int) -> list[str]:
+                  ensemble: dict | None, narrow: dict | None, fused: dict | None,
+                  epochs: int) -> list[str]:
     """Where the shipped model was trained, and what a whole CPU run of the default took."""
     on_gpu = "GPU" in record["hardware"] or "H100" in record["hardware"]
     text = (f"- **Training run of the shipped model**: {record['epochs_run']} epochs (best "
@@ -345,14 +346,14 @@ def training_runs(record: dict, training: dict, cpu_run: dict | None, distilled:
                    f"{cpu['projected_full_run_s'] / 3600:.2f} hours for {epochs} epochs "
                    "(projected, not a whole run).")
     if distilled and cpu_run:
-        out.append(distillation_run(distilled, cpu_run))
+        out.append(distillation_run(distilled, cpu_run, fused))
     if ensemble and cpu_run:
         out.append(ensemble_distillation_run(ensemble, cpu_run, record))
     if narrow and ensemble:
         out.append(narrow_student_run(narrow, ensemble, record, training))
     if recipe_flags(record["command"]):
         out.append("- **The shipped model's recipe on the CPU**: "
-                   + uncropped_cpu_runs(epochs, record))
+                   + uncropped_cpu_runs(epochs, record, fused))
     return out
 
 
@@ -363,7 +364,7 @@ def target_mix(config: dict, source: str) -> str:
             f"{source}")
 
 
-def distillation_run(run: dict, plain: dict) -> str:
+def distillation_run(run: dict, plain: dict, fused: dict | None) -> str:
     """The default recipe with ``--teacher``: what distillation bought in one paired CPU run."""
     c, t, p = run["config"], run["test_metrics"]["test"], plain["test_metrics"]["test"]
     return (f"- **Distillation, tried on the CPU** (`--teacher`, not shipped): the same recipe, "
@@ -382,7 +383,7 @@ def distillation_run(run: dict, plain: dict) -> str:
             "and still short of 0.70, so it was not shipped. Its teacher also needs a "
             "whole-face run (below), which "
             + ("fits the budget only with the fused batch-norm kernel."
-               if kept_run(FUSED_UNCROPPED_RUN) else "alone does not fit the budget."))
+               if fused else "alone does not fit the budget."))
 
 
 ENSEMBLE_RUN = "cpu_ensemble_distill_run"
@@ -495,9 +496,8 @@ def teacher_costs(teachers: list[dict]) -> str:
             + (f"{len(on_cpu)} on this CPU ({cpu_hours} hours)" if on_cpu else "") + ".")
 
 
-def shipped_recipe_hours() -> str:
+def shipped_recipe_hours(fused: dict | None) -> str:
     """The whole-face recipe's measured CPU time with the fused kernel, if that run is kept."""
-    fused = kept_run(FUSED_UNCROPPED_RUN)
     if not fused:
         return ""
     hours = fused["wall_clock_s"] / 3600
@@ -530,6 +530,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
     size_mb = (ROOT / "models" / "emotion_cnn.keras").stat().st_size / 1e6
     cpu_run, distilled = kept_run("cpu_full_run"), kept_run("cpu_distill_run")
     ensemble, narrow = kept_run(ENSEMBLE_RUN), kept_run(NARROW_RUN)
+    fused = kept_run(FUSED_UNCROPPED_RUN)
     cpu_hours = (cpu_run["run_time_s"] if cpu_run
                  else training["cpu_epoch"]["projected_full_run_s"]) / 3600
     widths = ", ".join(str(w) for w in c["widths"])
@@ -563,8 +564,9 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            "batch-norm statistics recomputed on the un-augmented training images (validation "
            f"accuracy {val['accuracy_before_batch_norm_recalibration']:.4f} before, "
            f"{val['accuracy']:.4f} after).",
-           *recipe_choice(sweep, record, training, cpu_run, distilled, ensemble, narrow),
-           *training_runs(record, training, cpu_run, distilled, ensemble, narrow, c["epochs"]),
+           *recipe_choice(sweep, record, training, cpu_run, distilled, ensemble, narrow, fused),
+           *training_runs(record, training, cpu_run, distilled, ensemble, narrow, fused,
+                          c["epochs"]),
            f"- **Targets** (the shipped model on the full test folder): accuracy ≥ 0.70: "
            f"{test['accuracy']:.4f}, {met(test['accuracy'], TARGETS['accuracy'])}; macro-F1 ≥ "
            f"0.68: {test['macro_f1']:.4f}, {met(test['macro_f1'], TARGETS['macro_f1'])}; disgust "
@@ -586,7 +588,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
            f"{cpu_hours:.2f} hours {'measured' if cpu_run else 'projected'}"
            + (f" ({kernel_note(cpu_run)})" if cpu_run and kernel_note(cpu_run) else "")
            + f", {met(TARGETS['cpu_hours'], cpu_hours)}"
-           + cpu_budget_caveat(record, cpu_run, ensemble) + shipped_recipe_hours() + ".",
+           + cpu_budget_caveat(record, cpu_run, ensemble) + shipped_recipe_hours(fused) + ".",
            "- **Known weaknesses**: disgust (111 test images) and fear are recognised worst, and "
            "fear, sad and angry are confused with each other; FER2013's labels are noisy (human "
            "agreement is often quoted around 65%); the faces are small, mostly frontal, grayscale "
