@@ -14,7 +14,7 @@ from test_data import write_dataset
 
 from emotion_classification import data
 from emotion_classification.data import CLASS_NAMES
-from emotion_classification.models import emotion_cnn, seed_cnn
+from emotion_classification.models import DEFAULT_WIDTHS, WIDE_WIDTHS, emotion_cnn, seed_cnn
 from emotion_classification.train import (
     TrainConfig,
     class_weights,
@@ -105,7 +105,8 @@ def test_seed_cnn_matches_the_study_and_default_model_is_small():
     seed = seed_cnn()
     assert seed.input_shape == (None, 48, 48, 3)
     assert 7.5e6 < seed.count_params() < 8.0e6  # the study: about 7.8 M
-    default = emotion_cnn(widths=TrainConfig().widths)
+    assert TrainConfig().widths == DEFAULT_WIDTHS
+    default = emotion_cnn(widths=WIDE_WIDTHS)  # the shipped model's, the larger of the two
     assert default.input_shape == (None, 48, 48, 1)
     assert default.count_params() * 4 < 20e6  # float32 weights under 20 MB
 

@@ -37,7 +37,7 @@ class TrainConfig:
     """All hyperparameters of a training run (units in the names)."""
 
     model: str = "emotion_cnn"
-    widths: tuple[int, ...] = (48, 96, 192, 384)
+    widths: tuple[int, ...] = (32, 64, 160, 320)  # = models.DEFAULT_WIDTHS (keras-free here)
     convs_per_block: int = 2
     dropout: float = 0.4  # before the output layer
     block_dropout: float = 0.0  # between conv blocks (see models.emotion_cnn)
