@@ -6,7 +6,7 @@
 #   KERAS_BACKEND=jax bash scripts/sweep.sh configs.txt [fraction of GPU memory per run]
 #
 # Runs share the GPU, so their wall times are not those of a run alone. With EVALUATE=1 each
-# run is then evaluated on the test folder (runs/<name>/evaluation.json; sweeps 4 and 5 in
+# run is then evaluated on the test folder (runs/<name>/evaluation.json; sweeps 4 to 6 in
 # reports/sweep.json did this, sweeps 1-3 did not).
 set -u
 configs=${1:?usage: scripts/sweep.sh CONFIGS [GPU_MEMORY_FRACTION]}

@@ -106,9 +106,10 @@ def test_seed_cnn_matches_the_study_and_default_model_is_small():
     assert seed.input_shape == (None, 48, 48, 3)
     assert 7.5e6 < seed.count_params() < 8.0e6  # the study: about 7.8 M
     assert TrainConfig().widths == DEFAULT_WIDTHS
-    default = emotion_cnn(widths=WIDE_WIDTHS)  # the shipped model's, the larger of the two
-    assert default.input_shape == (None, 48, 48, 1)
-    assert default.count_params() * 4 < 20e6  # float32 weights under 20 MB
+    default, wide = emotion_cnn(), emotion_cnn(widths=WIDE_WIDTHS)  # wide: the shipped model's
+    assert default.input_shape == wide.input_shape == (None, 48, 48, 1)
+    assert default.count_params() < wide.count_params()
+    assert wide.count_params() * 4 < 20e6  # float32 weights under 20 MB
 
 
 def test_cropping_inside_the_model_keeps_the_48x48_contract():

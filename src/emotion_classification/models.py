@@ -16,9 +16,10 @@ NUM_CLASSES = len(CLASS_NAMES)
 #: FER2013 pixel statistics (train folder): centring the input speeds up early training.
 PIXEL_MEAN = 129.4
 PIXEL_STD = 65.0
-#: Filters per block of the default network: the cheapest design that matched the previous
-#: default (48-384) on validation in GPU sweep 6 (``reports/sweep.json``), at 57% of its
-#: multiply-adds, so it trains over 3x as fast as the original study's pipeline on the CPU.
+#: Filters per block of the default network: of three designs at 103-112 M multiply-adds per
+#: image in GPU sweep 6 (``reports/sweep.json``), the one whose validation accuracy reached the
+#: previous default's (48-384), at 57% of its multiply-adds: about 3x the original study's
+#: training throughput on the 2-core CPU (README, Speed), at about 0.6 points of test accuracy.
 DEFAULT_WIDTHS = (32, 64, 160, 320)
 #: The wider network of the shipped model (``--widths 48,96,192,384``), the default until sweep 6.
 WIDE_WIDTHS = (48, 96, 192, 384)

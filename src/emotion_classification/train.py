@@ -243,7 +243,7 @@ def fuse_batch_norm(model) -> int:
     the activations, two reductions for the moments, the normalisation, a cast back to
     bfloat16, and the same again backwards). ``FusedBatchNormV3`` (oneDNN's kernel on x86)
     does the same computation in one pass with bfloat16 in and out and float32 statistics;
-    on the 2-core CPU it removes about 32% of the default model's training step time (1.46x
+    on the 2-core CPU it removes about 32% of the default model's training step time (1.47x
     throughput, ``reports/benchmarks/training.json``). Keras 2's ``BatchNormalization`` used
     a fused kernel by default for 4D (convolution) inputs; here dense-layer batch norms
     (2D) go through it too, reshaped to 4D.
