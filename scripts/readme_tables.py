@@ -108,8 +108,21 @@ KEPT_RUNS = {"default": "cpu_default_run", "previous": "cpu_full_run",
              "distilled": "cpu_distill_run", "ensemble": "cpu_ensemble_distill_run",
              "narrow": "cpu_ensemble_distill_w32_run", "fused": "cpu_fused_uncropped_run"}
 #: The previous default's and the shipped model's filters, as a flag and in prose.
-WIDE_FLAG = "--widths 48,96,192,384"
-WIDE = "48-384"
+WIDE_WIDTHS = [48, 96, 192, 384]
+
+
+def widths_flag(widths: list[int] | tuple[int, ...]) -> str:
+    """``32,64,160,320``: widths as the ``--widths`` flag takes them."""
+    return ",".join(str(w) for w in widths)
+
+
+def all_filters(widths: list[int] | tuple[int, ...]) -> str:
+    """``32-64-160-320``: every block's filters, for prose."""
+    return "-".join(str(w) for w in widths)
+
+
+WIDE_FLAG = f"--widths {widths_flag(WIDE_WIDTHS)}"
+WIDE = f"{WIDE_WIDTHS[0]}-{WIDE_WIDTHS[-1]}"
 
 
 PATH_FLAGS = ("--run-dir", "--model-path", "--figure-dir", "--data-dir")
@@ -201,7 +214,7 @@ def spread_table(sweep: dict, record: dict, kept: dict) -> list[str]:
         labels["narrow"] = (f"CPU run, {filters(kept['narrow']['config'])} filters, distilled "
                             f"from {len(kept['narrow']['teachers'])} models")
     for key in ("previous", "distilled", "ensemble"):  # labelled "previous default" above
-        assert not kept[key] or kept[key]["config"]["widths"] == [48, 96, 192, 384], key
+        assert not kept[key] or kept[key]["config"]["widths"] == WIDE_WIDTHS, key
     for key, label in labels.items():
         if kept[key]:
             rows.append(run_row(label, "2-core CPU", kept[key]["reproduce_with"], kept[key]))
@@ -246,13 +259,13 @@ def cheaper_default(sweep: dict, training: dict) -> str:
             "train 3x as fast as the study's pipeline on this CPU, spending the time saved on "
             f"more epochs if that helped: {len(designs)} designs of "
             f"{min(costs):.0f} to {max(costs):.0f} M multiply-adds per image ("
-            + ", ".join("-".join(map(str, d)) for d in designs)
+            + ", ".join(all_filters(d) for d in designs)
             + f" filters, against {pipelines['wide']['multiply_adds_m']:.0f} M for "
             f"{WIDE} on the same 40x40 centre), each at 50 and {longer} epochs. By its rule, "
             f"fixed before the results (`{rule['file']}`), the seed-42 run with the highest "
             f"validation accuracy would become the default if that was at least {threshold:.4f}, "
             f"the mean of the previous default's {len(before)} GPU runs: `{chosen['run']}` "
-            f"({'-'.join(map(str, chosen['widths']))} filters, {chosen['epochs']} epochs) reached "
+            f"({all_filters(chosen['widths'])} filters, {chosen['epochs']} epochs) reached "
             f"{chosen['validation_accuracy']:.4f}"
             + (" and is the default since" if adopted else ", so the default stayed")
             + f" (test accuracy {chosen['test_accuracy']:.4f}; the previous default's runs: "
@@ -317,7 +330,7 @@ def recipe_choice(sweep: dict, record: dict, training: dict, kept: dict) -> list
                       "pace of the whole-face CPU run below")
         why_crop = ("The crop became the default when it was the only one of the two that fitted "
                     "the CPU budget; with the fused batch-norm kernel the whole face fits too "
-                    f"({fused['wall_clock_s'] / 3600:.2f} hours, below), and the crop stays the "
+                    f"({command_hours(fused):.2f} hours, below), and the crop stays the "
                     "default for its speed at the same accuracy within the spread.")
     else:
         best_hours = "about 5 hours on the CPU"
@@ -355,7 +368,7 @@ def uncropped_cpu_runs(epochs: int, shipped: dict, fused: dict | None) -> str:
     times = epoch_times(ROOT / stopped["history"])
     e40 = epoch_times(ROOT / UNCROPPED_CPU_RUN.replace(".json", ".history.csv"))
     before = (f"one whole run of it shortened to {run['config']['epochs']} epochs "
-              f"(`{run['reproduce_with']}`) took {run['run_time_s'] / 3600:.2f} hours for the whole "
+              f"(`{run['reproduce_with']}`) took {command_hours(run):.2f} hours for the whole "
               f"command (epochs {epoch_range(e40)}) and reached validation accuracy "
               f"{run['validation']['accuracy']:.4f}, {scores(run['test_metrics']['test'])} "
               f"(`{UNCROPPED_CPU_RUN}`); a whole {epochs}-epoch run of it was stopped after "
@@ -365,7 +378,7 @@ def uncropped_cpu_runs(epochs: int, shipped: dict, fused: dict | None) -> str:
               f"{sum(times) / len(times) * epochs / 3600:.2f} hours, over the budget.")
     if not fused:
         return "slower here. " + before[0].upper() + before[1:]
-    t, hours = fused["test_metrics"]["test"], fused["wall_clock_s"] / 3600
+    t, hours = fused["test_metrics"]["test"], command_hours(fused)
     shipped_test = shipped["test_metrics"]["test"]["accuracy"]
     ships = (fused["validation"]["accuracy"] >= shipped["validation"]["accuracy"]
              and meets_targets(t))
@@ -529,7 +542,7 @@ def ensemble_distillation_run(run: dict, plain: dict, shipped: dict) -> str:
             f"with {target_mix(c, teacher_choice())}, each averaged with its mirror and "
             f"softened by temperature {c['distill_temperature']:g}. One whole run "
             f"(`{run['reproduce_with']}`; `reports/benchmarks/{KEPT_RUNS['ensemble']}.json`) took "
-            f"{run['wall_clock_s'] / 3600:.2f} hours for the whole command{in_parens(kernel_note(run))}, of "
+            f"{command_hours(run):.2f} hours for the whole command{in_parens(kernel_note(run))}, of "
             "which "
             f"{run['run_time_s'] - run['wall_time_s']:.0f} s outside the epochs (mostly the "
             "teachers' pass), epochs "
@@ -576,7 +589,7 @@ def narrow_student_run(run: dict, ensemble: dict, shipped: dict, training: dict)
     """The 32-256-filter student distilled from the same teachers: what the throughput goal
     would cost in accuracy."""
     t, e = run["test_metrics"]["test"], ensemble["test_metrics"]["test"]
-    widths = ",".join(str(w) for w in run["config"]["widths"])
+    widths = widths_flag(run["config"]["widths"])
     same = [x["sha256"] for x in run["teachers"]] == [x["sha256"] for x in ensemble["teachers"]]
     assert same, "the narrow run's teachers differ from the ensemble run's"
     assert not meets_targets(t) or run["validation"]["accuracy"] < shipped["validation"]["accuracy"]
@@ -584,7 +597,7 @@ def narrow_student_run(run: dict, ensemble: dict, shipped: dict, training: dict)
             f"{run['parameters']:,} parameters, the same {len(run['teachers'])} teachers as "
             f"the ensemble run, not shipped){narrow_speed(training)}. One whole run "
             f"(`{run['reproduce_with']}`; "
-            f"`reports/benchmarks/{KEPT_RUNS['narrow']}.json`) took {run['wall_clock_s'] / 3600:.2f} "
+            f"`reports/benchmarks/{KEPT_RUNS['narrow']}.json`) took {command_hours(run):.2f} "
             f"hours for the whole command{in_parens(kernel_note(run))}, epochs {epoch_range(run['epoch_s'])} "
             f"({run['ran_beside']}). Validation accuracy {run['validation']['accuracy']:.4f} "
             f"(full-width student {ensemble['validation']['accuracy']:.4f}), test accuracy "
@@ -603,7 +616,7 @@ def teacher_costs(teachers: list[dict]) -> str:
     """What training the teachers took, which a distilled run's time leaves out."""
     on_cpu = [t for t in teachers if "2 cores" in t["hardware"]]
     on_gpu = len(teachers) - len(on_cpu)
-    cpu_hours = " and ".join(f"{t['run_time_s'] / 3600:.2f}" for t in on_cpu)
+    cpu_hours = " and ".join(f"{command_hours(t):.2f}" for t in on_cpu)
     return ("That time leaves out training the teachers: "
             + (f"{on_gpu} on GPUs" if on_gpu else "")
             + (" and " if on_gpu and on_cpu else "")
@@ -614,7 +627,7 @@ def shipped_recipe_hours(fused: dict | None) -> str:
     """The whole-face recipe's measured CPU time with the fused kernel, if that run is kept."""
     if not fused:
         return ""
-    hours = fused["wall_clock_s"] / 3600
+    hours = command_hours(fused)
     t = fused["test_metrics"]["test"]
     return (f"; the shipped model's whole-face recipe with the fused batch-norm kernel: "
             f"{hours:.2f} hours measured, {met(TARGETS['cpu_hours'], hours)}, and that run "
@@ -635,7 +648,7 @@ def cpu_budget_caveat(kept: dict) -> str:
                  f"{command_hours(previous):.2f} hours{in_parens(kernel_note(previous))}")
     if ensemble:
         text += (f", and distilled from {len(ensemble['teachers'])} earlier models "
-                 f"{ensemble['wall_clock_s'] / 3600:.2f} hours, "
+                 f"{command_hours(ensemble):.2f} hours, "
                  f"{'meeting' if meets_targets(ensemble['test_metrics']['test']) else 'missing'} "
                  "them, not counting the teachers' training (not shipped: above)")
     return text
@@ -719,7 +732,7 @@ def model_card(ev: dict, record: dict, training: dict, sweep: dict) -> list[str]
 
 def default_filters() -> str:
     """The default network's filters per block, ``32-64-160-320``."""
-    return "-".join(str(w) for w in TrainConfig().widths)
+    return all_filters(TrainConfig().widths)
 
 
 def other_network_rows(training: dict) -> list[str]:
@@ -733,7 +746,7 @@ def other_network_rows(training: dict) -> list[str]:
         return (f"| {what}, {share:.2f}x the default's multiply-adds | "
                 f"{p[name]['images_per_s']:.0f} images/s | same run |")
 
-    narrow = ",".join(str(w) for w in p["narrow"]["config"]["widths"])
+    narrow = widths_flag(p["narrow"]["config"]["widths"])
     return [row(f"the same with {WIDE} filters (`{WIDE_FLAG}`, the default before sweep 6)",
                 "wide"),
             row(f"{WIDE} filters on the whole 48x48 face (`{WIDE_FLAG} --crop-px 0`, the "
