@@ -10,9 +10,11 @@ import sys
 
 #: command -> (module with ``main(argv) -> int``, one-line description)
 COMMANDS = {
-    "predict": ("emotion_classification.inference", "label every face in photos (MTCNN + CNN)"),
+    "predict": ("emotion_classification.predict", "label every face in photos (MTCNN + CNN)"),
     "video": ("emotion_classification.video", "track faces and their emotions through a video"),
-    "train": ("emotion_classification.train", "train a model on the FER2013 train folder"),
+    "train": ("emotion_classification.train", "train a model into runs/<name>/ (never models/)"),
+    "promote": ("emotion_classification.promote",
+                "make a finished run the shipped model and refresh what depends on it"),
     "evaluate": ("emotion_classification.evaluate", "test-folder metrics, calibration, figures"),
     "export": ("emotion_classification.export", "export to TensorFlow Lite and check it"),
     "eda": ("emotion_classification.eda", "exploratory figures of FER2013"),
