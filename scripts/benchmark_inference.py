@@ -4,7 +4,7 @@ Both pipelines read the same photo, run the same MTCNN detector and the same emo
 and draw boxes and labels; only the way faces reach the classifier differs:
 
 * **this pipeline**: every face cropped, then all faces classified in one batched call
-  (:class:`emotion_classification.inference.EmotionRecognizer`);
+  (:class:`emotion_classification.recognizer.EmotionRecognizer`);
 * **original study** (SEED.md section 8): one ``model.predict`` call per face, each crop
   resized to 48x48 and fed as three identical channels, drawn with a fixed font.
 
@@ -30,14 +30,10 @@ import cv2
 import numpy as np
 
 from emotion_classification.data import project_root
+from emotion_classification.drawing import annotate
 from emotion_classification.files import write_text
-from emotion_classification.inference import (
-    EmotionRecognizer,
-    ImageReadError,
-    annotate,
-    import_tensorflow_quietly,
-    read_image,
-)
+from emotion_classification.images import ImageReadError, read_image
+from emotion_classification.recognizer import EmotionRecognizer
 
 DEFAULT_IMAGE = "../shared/data/photos/people.jpg"
 DEFAULT_OUT = "reports/benchmarks/inference.json"
@@ -105,7 +101,7 @@ def machine() -> dict:
     import keras
     import tensorflow as tf
 
-    from emotion_classification.train import gpu_names
+    from emotion_classification.hardware import gpu_names
 
     return {"platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
@@ -124,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
-    import_tensorflow_quietly()
     from emotion_classification.models import ModelFileError
 
     root = project_root()

@@ -12,7 +12,7 @@ content):
 * narrow: 32-64-128-256 filters (``--widths 32,64,128,256``), the distilled student's;
 * default_float32: the default in float32, to measure what bfloat16 buys;
 * default_stock_bn: the default with Keras 3's own batch norm instead of the fused kernel
-  (``TrainConfig.fused_batch_norm``, see ``train.fuse_batch_norm``), to measure what that buys;
+  (``TrainConfig.fused_batch_norm``, see ``fused_batch_norm.fuse_batch_norm``), to measure what that buys;
 * original: ``seed_cnn`` on 3-channel RGB copies, float32, Adam, the study's augmentation
   layers, Keras 3's own batch norm, fed from memory like the default: the model, input and
   precision of the study with this project's data path;
@@ -53,15 +53,11 @@ from emotion_classification.data import (
 )
 from emotion_classification.files import write_json
 from emotion_classification.models import WIDE_WIDTHS, seed_cnn
-from emotion_classification.train import (
-    TrainConfig,
-    build_training_model,
-    choose_precision,
-    epoch_times,
-    hardware_description,
-    one_hot,
-    to_model_input,
-)
+from emotion_classification.config import TrainConfig
+from emotion_classification.distill import one_hot
+from emotion_classification.hardware import choose_precision, hardware_description
+from emotion_classification.records import epoch_times
+from emotion_classification.train import build_training_model, to_model_input
 
 PIPELINES = {
     "default": TrainConfig(),

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Train several configurations at once on one GPU with the JAX backend (how reports/sweep.json
 # was made). Each line of CONFIGS is "name --flag value ...", any `train` flags; every run
-# writes runs/<name>/ (model.keras, model.json, history.csv) and runs/<name>.log.
+# writes runs/<name>/ (model.keras, model.json, history.csv, figures/) and runs/<name>.log;
+# a killed sweep resumes each run where it stopped when started again.
 #
 #   KERAS_BACKEND=jax bash scripts/sweep.sh configs.txt [fraction of GPU memory per run]
 #
@@ -16,8 +17,7 @@ mkdir -p runs
 while read -r name flags; do
   [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
   # shellcheck disable=SC2086
-  { python -m emotion_classification train --run-dir "runs/$name" \
-      --model-path "runs/$name/model.keras" --figure-dir "runs/$name/fig" $flags \
+  { python -m emotion_classification train --name "$name" $flags \
       > "runs/$name.log" 2>&1 &&
     if [ "${EVALUATE:-0}" = 1 ]; then
       python -m emotion_classification evaluate --model "runs/$name/model.keras" \

@@ -35,16 +35,22 @@ def fer2013_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """``../shared`` beside the checkout (``$EMOTION_SHARED_DIR`` overrides)."""
+    """``../shared`` beside the checkout (``$EMOTION_SHARED_DIR`` overrides).
+
+    Optional: only a couple of tests on the original study's group photo use it; every other
+    test makes its own files. Missing, it is a skip (also in CI), never a failure.
+    """
     path = Path(os.environ.get("EMOTION_SHARED_DIR") or ROOT.parent / "shared")
-    if not (path / "data" / "photos").is_dir():
-        missing(f"shared photos not found at {path / 'data' / 'photos'}; "
-                "set EMOTION_SHARED_DIR to the folder holding data/photos and data/videos")
+    if not (path / "data" / "photos" / "people.jpg").is_file():
+        pytest.skip(f"optional: the study's group photo is not at "
+                    f"{path / 'data' / 'photos' / 'people.jpg'}; to run this test set "
+                    "EMOTION_SHARED_DIR to the folder that holds data/photos/people.jpg")
     return path
 
 
 @pytest.fixture(scope="session")
 def people_jpg(shared_dir) -> Path:
+    """The original study's group photo (about 30 faces), when the shared folder is there."""
     return shared_dir / "data" / "photos" / "people.jpg"
 
 
@@ -53,7 +59,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
     """An untrained small emotion_cnn saved with a JSON record, for fast pipeline tests."""
     from emotion_classification.data import CLASS_NAMES
     from emotion_classification.models import emotion_cnn
-    from emotion_classification.train import save_model_with_record
+    from emotion_classification.records import save_model_with_record
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     model = emotion_cnn(widths=(8, 8, 16, 16), head_units=16, name="tiny")

@@ -52,3 +52,50 @@ def test_notebooks_with_an_unknown_name_fails_clearly():
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     assert "no-such-notebook" in result.stderr
+
+
+def test_importing_the_package_keeps_tensorflow_quiet():
+    """A notebook's ``import emotion_classification`` then TensorFlow work: nothing on stderr."""
+    code = ("import warnings, emotion_classification, tensorflow as tf, keras\n"
+            "tf.config.list_physical_devices('GPU')\n"
+            "print(float(tf.reduce_sum(tf.ones((2, 2)))))\n"
+            "warnings.warn('a warning that matters')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=COMMAND_TIMEOUT_S)
+    assert result.returncode == 0 and result.stdout == "4.0\n"
+    assert result.stderr.splitlines()[0].endswith("UserWarning: a warning that matters")
+    for noise in ("absl::InitializeLog", "oneDNN", "cuInit", "cuda", "cpu_feature_guard"):
+        assert noise not in result.stderr
+
+
+def test_only_known_noise_is_filtered():
+    from emotion_classification.quiet import is_noise
+
+    assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are "
+                    "written to STDERR")
+    assert is_noise("I0000 00:00:1796161022.904929    6341 port.cc:153] oneDNN custom "
+                    "operations are on.")
+    assert is_noise("E0000 00:00:1796161026.506944    6341 cuda_platform.cc:52] failed call "
+                    "to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")
+    assert not is_noise("E0000 00:00:1796161026.506944    6341 bfc_allocator.cc:12] Out of "
+                        "memory while allocating 4 GiB")
+    assert not is_noise("Fatal Python error: Segmentation fault")
+
+
+def test_package_top_level_names_are_lazy():
+    code = ("import sys, emotion_classification as ec\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+            "from emotion_classification import EmotionRecognizer, analyze_video\n"
+            "print(EmotionRecognizer.__module__, analyze_video.__module__)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=COMMAND_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["emotion_classification.recognizer",
+                                     "emotion_classification.video"]
+
+
+@pytest.mark.parametrize("command", ["predict", "video"])
+def test_command_help_gives_each_option_a_sentence_and_a_flag_form_default(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "--tta, --no-tta" in result.stdout and "(default: --no-tta)" in result.stdout

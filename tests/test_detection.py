@@ -119,10 +119,10 @@ def test_large_images_are_downscaled_for_detection_and_boxes_mapped_back():
     big = np.zeros((4000, 6000, 3), np.uint8)
     small = np.zeros((300, 400, 3), np.uint8)
     faces = detector.detect_batch([big, small, small])
-    assert len(fake.calls) == 2  # one call per distinct size; the two small ones together
-    (shapes_big, kwargs_big), (shapes_small, kwargs_small) = fake.calls
+    assert len(fake.calls) == 3  # one image per call: a face never depends on its batch
+    (shapes_big, kwargs_big), (shapes_small, kwargs_small), _ = fake.calls
     assert shapes_big == [(round(4000 * DETECT_MAX_SIDE_PX / 6000), DETECT_MAX_SIDE_PX, 3)]
-    assert shapes_small == [(300, 400, 3), (300, 400, 3)]
+    assert shapes_small == [(300, 400, 3)]
     scale = 6000 / DETECT_MAX_SIDE_PX
     assert faces[0][0].box == (round(10 * scale), round(20 * scale), round(30 * scale),
                                round(40 * scale))
@@ -143,3 +143,46 @@ def test_bad_detector_settings_are_rejected():
         FaceDetector(threshold=1.5)
     with pytest.raises(ValueError, match="minimum face size"):
         FaceDetector(min_face_size=0)
+
+
+def test_threshold_zero_keeps_mtcnn_candidates_capped(monkeypatch):
+    """At threshold 0 every window is a candidate; no overlap step sees more than the cap."""
+    import mtcnn.stages.stage_onet as onet
+    import mtcnn.stages.stage_rnet as rnet
+    from made_files import group_rgb
+    from mtcnn.utils import bboxes
+
+    from emotion_classification import detection
+
+    sizes = []
+    original = bboxes.smart_nms_from_bboxes
+
+    def spy(boxes, *args, **kwargs):
+        sizes.append(len(boxes))
+        return original(boxes, *args, **kwargs)
+
+    for module in (bboxes, rnet, onet):
+        monkeypatch.setattr(module, "smart_nms_from_bboxes", spy)
+    monkeypatch.setattr(detection, "MAX_PROPOSALS", 300)
+    faces = FaceDetector(threshold=0.0).detect(group_rgb())
+    assert len(sizes) >= 3 and max(sizes) <= 300
+    assert len(faces) >= 6 and all(0.0 <= face.confidence <= 1.0 for face in faces)
+
+
+def test_refining_networks_see_candidates_in_chunks():
+    calls = []
+
+    def network(patches):
+        calls.append(len(patches))
+        return (patches[:, :1] * 2, patches[:, 1:2])
+
+    import numpy as np
+    import tensorflow as tf
+
+    from emotion_classification.detection import ChunkedNetwork
+
+    patches = tf.constant(np.arange(20, dtype=np.float32).reshape(10, 2))
+    first, second = ChunkedNetwork(network, 4)(patches)
+    assert calls == [4, 4, 2]
+    np.testing.assert_array_equal(first.numpy()[:, 0], np.arange(0, 20, 2) * 2)
+    np.testing.assert_array_equal(second.numpy()[:, 0], np.arange(1, 20, 2))

@@ -143,7 +143,8 @@ def test_committed_model_record_rebuilds_the_committed_architecture(committed_mo
     current defaults: rebuilding from either gives the same layers and parameter count."""
     import shlex
 
-    from emotion_classification.train import build_model_from_config, config_from_args
+    from emotion_classification.config import config_from_args
+    from emotion_classification.train import build_model_from_config
 
     model, record = load_model_and_record(str(committed_model_path))
     words = shlex.split(record["command"])

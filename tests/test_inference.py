@@ -1,7 +1,8 @@
-"""Group-photo inference: image reading, the recognizer API and the ``predict`` command.
+"""Group-photo inference: image reading, the recognizer API and drawing.
 
 Most tests use the tiny untrained model (fast; its labels are meaningless) and share one
-recognizer, because loading MTCNN and the model takes seconds on a CPU.
+recognizer, because loading MTCNN and the model takes seconds on a CPU. The photos are made
+by the tests (``made_files``); only two tests use the study's ``people.jpg`` when present.
 """
 
 from __future__ import annotations
@@ -11,25 +12,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
+from made_files import GROUP_FACES, group_rgb, write_group_photo, write_no_faces_photo
 from PIL import Image
 
-from emotion_classification import inference
 from emotion_classification.calibration import apply_temperature
 from emotion_classification.data import CLASS_NAMES, project_root
 from emotion_classification.detection import Face
-from emotion_classification.inference import (
-    CONFIDENT_RGB,
-    UNCERTAIN_RGB,
-    EmotionRecognizer,
-    ImageReadError,
-    annotate,
-    drawing_sizes,
-    read_image,
-    sample_photo,
-)
+from emotion_classification.drawing import CONFIDENT_RGB, UNCERTAIN_RGB, annotate, drawing_sizes
+from emotion_classification.images import ImageReadError, read_image, sample_photo
 from emotion_classification.models import predict_proba
+from emotion_classification.recognizer import EmotionRecognizer
 
 ROOT = project_root()
 REAL_MODEL = ROOT / "models" / "emotion_cnn.keras"
@@ -53,35 +46,33 @@ def recognizer(tiny_model_path) -> EmotionRecognizer:
 
 
 @pytest.fixture(scope="module")
-def people_faces(recognizer, people_jpg) -> list[dict]:
-    return recognizer.detect_emotions(people_jpg)
+def group_png(tmp_path_factory) -> Path:
+    return write_group_photo(tmp_path_factory.mktemp("photos") / "group.png")
 
 
-@pytest.fixture
-def shared_recognizer(monkeypatch, recognizer):
-    """Make the CLI reuse the module's recognizer instead of loading the model again."""
-    monkeypatch.setattr(inference, "EmotionRecognizer", lambda *args, **kwargs: recognizer)
-    return recognizer
+@pytest.fixture(scope="module")
+def group_faces(recognizer, group_png) -> list[dict]:
+    return recognizer.detect_emotions(group_png)
 
 
 # ----------------------------------------------------------------------------- reading
 
 
-def write_bad_files(folder: Path, people_jpg: Path) -> dict[str, Path]:
+def write_bad_files(folder: Path, photo: Path) -> dict[str, Path]:
     """Files that look like photos by name but are not readable images."""
     files = {"empty": folder / "empty.jpg", "text": folder / "notes.jpg",
              "truncated": folder / "truncated.jpg", "missing": folder / "missing.jpg"}
     files["empty"].write_bytes(b"")
     files["text"].write_text("this is not a picture\n")
-    data = people_jpg.read_bytes()
+    data = photo.read_bytes()
     files["truncated"].write_bytes(data[: len(data) // 2])
     return files
 
 
 @pytest.mark.parametrize("kind, problem", [("empty", "empty file"), ("text", "not an image"),
                                            ("truncated", "truncated"), ("missing", "no such file")])
-def test_unreadable_files_raise_one_line_error(tmp_path, people_jpg, kind, problem):
-    path = write_bad_files(tmp_path, people_jpg)[kind]
+def test_unreadable_files_raise_one_line_error(tmp_path, kind, problem):
+    path = write_bad_files(tmp_path, sample_photo())[kind]
     with pytest.raises(ImageReadError) as caught:
         read_image(path)
     message = str(caught.value)
@@ -172,18 +163,18 @@ def test_exif_orientation_is_applied(recognizer, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_6000x4000_photo_is_handled(recognizer, people_jpg, people_faces, tmp_path):
-    scale = 6000 / 1024
-    enlarged = Image.open(people_jpg).resize((6000, round(632 * scale)), Image.Resampling.BICUBIC)
-    canvas = Image.new("RGB", (6000, 4000), "white")
+def test_a_6000x4000_photo_is_handled(recognizer, group_faces, tmp_path):
+    scale = 6000 / 1536
+    enlarged = Image.fromarray(group_rgb()).resize((6000, round(1200 * scale)),
+                                                   Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (6000, 4688), "white")
     canvas.paste(enlarged, (0, 0))
     canvas.save(tmp_path / "big.jpg", quality=90)
     del enlarged, canvas
     faces = recognizer.detect_emotions(tmp_path / "big.jpg")
-    assert abs(len(faces) - len(people_faces)) <= 3
-    expected = [[round(v * scale) for v in face["box"]] for face in people_faces]
-    matched = [best_iou(face["box"], expected) > 0.6 for face in faces]
-    assert sum(matched) >= 0.9 * len(faces)
+    assert len(faces) == len(group_faces)
+    expected = [[round(v * scale) for v in face["box"]] for face in group_faces]
+    assert all(best_iou(face["box"], expected) > 0.6 for face in faces)
 
 
 # ----------------------------------------------------------------------------- recognizer
@@ -200,15 +191,14 @@ def test_near_tied_probabilities_give_a_top_emotion_that_matches_the_written_sco
     assert record["top_score"] == record["emotions"][record["top_emotion"]] == 0.14616
 
 
-def test_people_jpg_has_about_30_faces_with_complete_records(recognizer, people_faces):
-    low, high = PEOPLE_FACES_RANGE
-    assert low <= len(people_faces) <= high
-    for face in people_faces:
+def test_group_photo_faces_have_complete_records(recognizer, group_faces):
+    assert len(group_faces) == GROUP_FACES
+    for face in group_faces:
         assert set(face) == {"box", "confidence", "landmarks", "emotions", "top_emotion",
                              "top_score", "uncertain"}
         x, y, w, h = face["box"]
         assert all(isinstance(v, int) for v in face["box"])
-        assert 0 <= x and 0 <= y and x + w <= 1024 and y + h <= 632
+        assert 0 <= x and 0 <= y and x + w <= 1536 and y + h <= 1200
         assert set(face["emotions"]) == set(CLASS_NAMES)
         assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-4)
         assert face["top_emotion"] == max(face["emotions"], key=face["emotions"].get)
@@ -216,34 +206,47 @@ def test_people_jpg_has_about_30_faces_with_complete_records(recognizer, people_
                                      or face["top_score"] < recognizer.uncertain_threshold)
         assert set(face["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left",
                                           "mouth_right"}
-    json.dumps(people_faces)  # plain Python types only
+    assert [face["box"][0] for face in group_faces] == sorted(face["box"][0]
+                                                              for face in group_faces)
+    json.dumps(group_faces)  # plain Python types only
 
 
-def test_all_faces_of_all_images_share_one_predict_call(recognizer, people_jpg, predict_spy):
+def test_people_jpg_has_about_30_faces(recognizer, people_jpg):
+    low, high = PEOPLE_FACES_RANGE
+    assert low <= len(recognizer.detect_emotions(people_jpg)) <= high
+
+
+def test_all_faces_of_all_images_share_one_predict_call(recognizer, group_png, predict_spy):
     calls = predict_spy(recognizer)
-    results = recognizer.detect_emotions_batch([people_jpg, sample_photo(), people_jpg])
-    total = sum(len(faces) for faces in results)
-    assert total >= 2 * PEOPLE_FACES_RANGE[0] + 1
-    assert calls == [total]
+    results = recognizer.detect_emotions_batch([group_png, sample_photo(), group_png])
+    assert [len(faces) for faces in results] == [GROUP_FACES, 1, GROUP_FACES]
+    assert calls == [2 * GROUP_FACES + 1]
 
 
-def test_bgr_array_and_pil_image_give_the_same_faces(recognizer, people_jpg, tmp_path):
-    png = tmp_path / "people.png"  # lossless, so both decoders see identical pixels
-    Image.open(people_jpg).save(png)
-    from_pil = recognizer.detect_emotions(Image.open(png))
-    from_cv2 = recognizer.detect_emotions(cv2.imread(str(png)), color_order="bgr")
-    assert [f["box"] for f in from_cv2] == [f["box"] for f in from_pil]
-    assert [f["top_emotion"] for f in from_cv2] == [f["top_emotion"] for f in from_pil]
-    for a, b in zip(from_cv2, from_pil, strict=True):
-        assert a["emotions"] == pytest.approx(b["emotions"], abs=1e-5)
+def test_an_image_gets_the_same_faces_alone_and_at_any_place_in_a_batch(recognizer, group_png,
+                                                                        tmp_path):
+    """MTCNN's batched mode moves boxes with the batch: every image is detected on its own."""
+    other = write_no_faces_photo(tmp_path / "other.jpg")
+    alone = recognizer.detect_emotions(group_png)
+    for batch, position in (([group_png, group_png], 1), ([other, group_png], 1),
+                            ([group_png, sample_photo(), group_png], 2)):
+        assert recognizer.detect_emotions_batch(batch)[position] == alone
+    assert recognizer.detect_emotions_batch([group_png, group_png])[0] == alone
 
 
-def test_no_faces_and_top_emotion(recognizer, shared_dir, people_faces, people_jpg):
-    no_faces = shared_dir / "data" / "photos" / "no-faces.jpg"
+def test_bgr_array_and_pil_image_give_the_same_faces(recognizer, group_png):
+    from_pil = recognizer.detect_emotions(Image.open(group_png))
+    from_cv2 = recognizer.detect_emotions(cv2.imread(str(group_png)), color_order="bgr")
+    assert len(from_pil) == GROUP_FACES
+    assert from_cv2 == from_pil
+
+
+def test_no_faces_and_top_emotion(recognizer, group_faces, group_png, tmp_path):
+    no_faces = write_no_faces_photo(tmp_path / "no-faces.jpg")
     assert recognizer.detect_emotions(no_faces) == []
     assert recognizer.top_emotion(no_faces) == (None, None)
-    largest = max(people_faces, key=lambda face: face["box"][2] * face["box"][3])
-    assert recognizer.top_emotion(people_jpg) == (largest["top_emotion"], largest["top_score"])
+    largest = max(group_faces, key=lambda face: face["box"][2] * face["box"][3])
+    assert recognizer.top_emotion(group_png) == (largest["top_emotion"], largest["top_score"])
 
 
 def test_probabilities_are_calibrated_with_the_record_temperature(recognizer):
@@ -286,110 +289,6 @@ def test_annotation_colours_are_in_rgb_order():
     assert black.max() == 0  # the input is not modified
 
 
-# ----------------------------------------------------------------------------- command line
-
-
-def test_cli_processes_good_inputs_despite_bad_ones(shared_recognizer, people_jpg, shared_dir,
-                                                    tmp_path, capsys):
-    bad = write_bad_files(tmp_path, people_jpg)
-    out = tmp_path / "out"
-    no_faces = shared_dir / "data" / "photos" / "no-faces.jpg"
-    inputs = [str(bad["text"]), str(people_jpg), str(bad["missing"]), str(no_faces),
-              str(bad["truncated"]), str(bad["empty"])]
-    status = inference.main([*inputs, "--out", str(out), "--panel"])
-    captured = capsys.readouterr()
-    assert status == 1
-    assert "Traceback" not in captured.err
-    error_lines = [line for line in captured.err.splitlines() if line.startswith("error: ")]
-    assert len(error_lines) == 4
-    for kind in ("text", "missing", "truncated", "empty"):
-        assert any(line.startswith(f"error: {bad[kind]}: ") for line in error_lines)
-    assert f"note: {no_faces}: no faces found" in captured.err
-    assert str(out) in captured.out
-
-    payload = json.loads((out / "results.json").read_text())
-    assert [image["path"] for image in payload["images"]] == [str(people_jpg), str(no_faces)]
-    assert len(payload["errors"]) == 4
-    faces = payload["images"][0]["faces"]
-    assert PEOPLE_FACES_RANGE[0] <= len(faces) <= PEOPLE_FACES_RANGE[1]
-    assert payload["images"][1]["faces"] == []
-    table = pd.read_csv(out / "results.csv")
-    assert len(table) == len(faces)
-    assert list(table.columns[:10]) == ["image", "face", "x", "y", "w", "h", "confidence",
-                                        "top_emotion", "top_score", "uncertain"]
-    for face, (_, row) in zip(faces, table.iterrows(), strict=True):
-        assert [row.x, row.y, row.w, row.h] == face["box"]
-        assert row.top_emotion == face["top_emotion"] and bool(row.uncertain) == face["uncertain"]
-        assert row.happy == pytest.approx(face["emotions"]["happy"], abs=1e-6)
-        assert row.crop == face["crop"]
-        folder = "rejected" if face["uncertain"] else "selected"
-        assert face["crop"].startswith(f"faces/{folder}/") and (out / face["crop"]).is_file()
-    for name in ("people_annotated.jpg", "people_panel.png", "no-faces_annotated.jpg"):
-        assert (out / name).is_file()
-    assert Image.open(out / "people_annotated.jpg").size == (1024, 632)
-    assert not list(out.rglob(".tmp-*"))  # every file was renamed into place
-
-
-def test_cli_no_faces_is_not_an_error(shared_recognizer, shared_dir, tmp_path, capsys):
-    out = tmp_path / "out"
-    status = inference.main([str(shared_dir / "data" / "photos" / "no-faces.jpg"),
-                             "--out", str(out)])
-    assert status == 0
-    assert "no faces found" in capsys.readouterr().err
-    table = pd.read_csv(out / "results.csv")
-    assert len(table) == 0 and "happy" in table.columns
-
-
-def test_cli_folders_are_searched_recursively(shared_recognizer, shared_dir, tmp_path, capsys):
-    photos = tmp_path / "photos"
-    (photos / "nested").mkdir(parents=True)
-    source = Image.open(shared_dir / "data" / "photos" / "no-faces.jpg")
-    source.save(photos / "a.jpg")
-    source.save(photos / "nested" / "a.PNG")  # same stem, other folder: no overwrite
-    (photos / "readme.txt").write_text("not a photo")
-    out = photos / "results"  # inside the input folder: must not be read back
-    assert inference.main([str(photos), "--out", str(out)]) == 0
-    assert inference.main([str(photos), "--out", str(out)]) == 0  # a rerun too
-    payload = json.loads((out / "results.json").read_text())
-    assert sorted(Path(image["path"]).name for image in payload["images"]) == ["a.PNG", "a.jpg"]
-    assert {image["annotated"] for image in payload["images"]} == {"a_annotated.jpg",
-                                                                  "a-2_annotated.jpg"}
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert inference.main([str(empty), "--out", str(out)]) == 1
-    assert "holds no images" in capsys.readouterr().err
-
-
-def test_cli_default_runs_on_the_sample_photo(tiny_model_path, tmp_path, monkeypatch, capsys):
-    """No PATH: the photo shipped with matplotlib, written to outputs/ (fresh clone, no data)."""
-    assert sample_photo().is_file()
-    monkeypatch.chdir(tmp_path)
-    assert inference.main(["--model", str(tiny_model_path), "--threshold", "0.8"]) == 0
-    captured = capsys.readouterr()
-    assert "grace_hopper.jpg" in captured.err
-    payload = json.loads((tmp_path / "outputs" / "results.json").read_text())
-    assert len(payload["images"][0]["faces"]) == 1
-    assert payload["settings"]["detector_threshold"] == 0.8
-
-
-def test_cli_usage_errors_are_one_line(tmp_path, capsys):
-    assert inference.main(["x.jpg", "--model", str(tmp_path / "none.keras")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "none.keras" in err and "\n" not in err
-    assert inference.main(["x.jpg", "--threshold", "2"]) == 2
-    assert "--threshold" in capsys.readouterr().err
-    assert inference.main(["--min-face-size", "nan"]) == 2  # argparse: usage + message
-
-
-def test_cli_dispatcher_knows_predict_and_video(capsys):
-    from emotion_classification.cli import main
-
-    assert main(["predict", "--help"]) == 0
-    assert "--panel" in capsys.readouterr().out
-    assert main(["video", "--help"]) == 0
-    assert "--every" in capsys.readouterr().out
-
-
 # ----------------------------------------------------------------------------- real model
 
 
@@ -398,19 +297,3 @@ def test_most_people_in_people_jpg_are_happy(committed_model_path, people_jpg):
     assert PEOPLE_FACES_RANGE[0] <= len(faces) <= PEOPLE_FACES_RANGE[1]
     happy = sum(face["top_emotion"] == "happy" for face in faces)
     assert happy >= 0.6 * len(faces)
-
-
-@pytest.mark.slow
-def test_real_command_line_prints_one_clean_line_per_bad_input(tiny_model_path, tmp_path):
-    """The installed entry point, in a fresh process: no TensorFlow banner, no traceback."""
-    import subprocess
-    import sys
-
-    text = tmp_path / "notes.jpg"
-    text.write_text("not a picture")
-    result = subprocess.run([sys.executable, "-m", "emotion_classification", "predict", str(text),
-                             "--model", str(tiny_model_path), "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"error: {text}: not an image (unrecognised file format)"]
-    assert str(tmp_path / "out") in result.stdout

@@ -13,15 +13,11 @@ import pytest
 from test_data import write_dataset
 
 from emotion_classification import data
+from emotion_classification.config import TrainConfig, build_parser, config_from_args
 from emotion_classification.data import CLASS_NAMES
 from emotion_classification.models import DEFAULT_WIDTHS, WIDE_WIDTHS, emotion_cnn, seed_cnn
-from emotion_classification.train import (
-    TrainConfig,
-    class_weights,
-    config_from_args,
-    reproduce_command,
-    train,
-)
+from emotion_classification.records import reproduce_command
+from emotion_classification.train import class_weights, train
 
 TRAIN_PER_CLASS = 8
 
@@ -33,10 +29,13 @@ def tiny_run(tmp_path, monkeypatch):
     root = write_dataset(tmp_path / "fer2013", {"train": TRAIN_PER_CLASS, "test": 2})
     config = TrainConfig(data_dir=str(root), widths=(4, 4, 8, 8), head_units=8, epochs=1,
                          batch_size=16, val_fraction=0.3, warmup_epochs=0, verbose=0,
-                         precision="float32", run_dir=str(tmp_path / "run"),
-                         model_path=str(tmp_path / "models" / "m.keras"),
-                         figure_dir=str(tmp_path / "figures"))
+                         precision="float32", runs_dir=str(tmp_path / "runs"), name="m")
     return root, config
+
+
+def run_model(tmp_path, name: str = "m"):
+    """Where the run named ``name`` of the fixture's config saves its model."""
+    return tmp_path / "runs" / name / "model.keras"
 
 
 def test_training_never_reads_the_test_folder(tiny_run, monkeypatch):
@@ -62,8 +61,10 @@ def test_training_never_reads_the_test_folder(tiny_run, monkeypatch):
 def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
     _, config = tiny_run
     record = train(config)
-    model_path = tmp_path / "models" / "m.keras"
+    model_path = run_model(tmp_path)
     saved = json.loads(model_path.with_suffix(".json").read_text())
+    assert record["model_path"] == str(model_path)
+    assert record["run_dir"] == str(model_path.parent)
     assert saved == json.loads(json.dumps(record))
     assert saved["class_names"] == list(CLASS_NAMES)
     assert saved["input"]["shape"] == [48, 48, 1]
@@ -71,9 +72,11 @@ def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
     assert saved["run_time_s"] >= saved["wall_time_s"]  # the whole command includes the epochs
     assert saved["data"]["train"] + saved["data"]["validation"] == TRAIN_PER_CLASS * 7
     assert saved["config"]["widths"] == [4, 4, 8, 8]
-    assert (tmp_path / "models" / "m.history.csv").is_file()
-    assert (tmp_path / "figures" / "learning_curves.png").is_file()
-    assert not list((tmp_path / "models").glob(".tmp-*"))
+    run_dir = model_path.parent
+    assert (run_dir / "history.csv").is_file() and (run_dir / "config.json").is_file()
+    assert (run_dir / "figures" / "learning_curves.png").is_file()
+    assert (run_dir / "checkpoint" / "manifest.json").is_file()
+    assert not list(run_dir.rglob(".tmp-*"))
     # the contract: float32 (N, 48, 48, 1) raw 0..255 in, probabilities in class order out
     model = keras.models.load_model(model_path)
     probs = model.predict(np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype(
@@ -87,8 +90,8 @@ def test_reproduce_command_parses_back_to_the_same_config(tiny_run):
     _, config = tiny_run
     args = shlex.split(reproduce_command(config))[4:]
     parsed = config_from_args(args)
-    assert parsed.to_dict() | {"verbose": 0, "data_dir": None} == \
-        config.to_dict() | {"verbose": 0, "data_dir": None}
+    where = {"verbose": 0, "data_dir": None, "runs_dir": "runs", "name": None}
+    assert parsed.to_dict() | where == config.to_dict() | where
 
 
 def test_sqrt_class_weights_lift_rare_classes_and_average_one():
@@ -174,7 +177,7 @@ def test_fused_batch_norm_layer_matches_keras_statistics_and_output(policy, shap
                                                                     float32_policy):
     """One training call with momentum 0: the moving statistics become the batch's, so a
     wrong variance (unbiased instead of Keras' biased) or mean shows in full."""
-    from emotion_classification.train import fuse_batch_norm
+    from emotion_classification.fused_batch_norm import fuse_batch_norm
 
     keras.mixed_precision.set_global_policy(policy)
     x = np.random.default_rng(1).normal(3.0, 2.0, shape).astype("float32")
@@ -202,7 +205,7 @@ def test_fused_batch_norm_layer_matches_keras_statistics_and_output(policy, shap
 def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path, float32_policy):
     import tensorflow as tf
 
-    from emotion_classification.train import fuse_batch_norm
+    from emotion_classification.fused_batch_norm import fuse_batch_norm
 
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (32, 48, 48, 1)).astype("float32")
@@ -255,19 +258,20 @@ def test_training_model_uses_the_fused_kernel_as_configured(fused, float32_polic
 def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, tmp_path):
     _, config = tiny_run
     train(config)
-    (tmp_path / "models" / "m.keras").unlink()
+    run_model(tmp_path).unlink()
     record = train(config, finish_only=True)
-    assert (tmp_path / "models" / "m.keras").is_file()
+    assert run_model(tmp_path).is_file()
     assert record["epochs_run"] == 1 and record["validation"]["accuracy"] >= 0
 
 
 def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp_path):
+    from emotion_classification.distill import teacher_targets, training_targets
     from emotion_classification.models import load_model_and_record, predict_proba
-    from emotion_classification.train import load_training_data, teacher_targets, training_targets
+    from emotion_classification.train import load_training_data
 
     _, config = tiny_run
     train(config)  # its model is the teacher below
-    teacher_path = tmp_path / "models" / "m.keras"
+    teacher_path = run_model(tmp_path)
     train_split, _ = load_training_data(config)
     teacher, _ = load_model_and_record(str(teacher_path))
     as_predicted = predict_proba(teacher, train_split.images, tta=True)
@@ -292,14 +296,14 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
 
 
 def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_path):
+    from emotion_classification.distill import teacher_targets
     from emotion_classification.models import load_model_and_record, predict_proba
-    from emotion_classification.train import load_training_data, teacher_targets
+    from emotion_classification.train import load_training_data
 
     _, config = tiny_run
-    paths = [tmp_path / "models" / "a.keras", tmp_path / "models" / "b.keras"]
-    for head_units, path in zip((8, 16), paths, strict=True):
-        train(TrainConfig(**{**config.to_dict(), "head_units": head_units,
-                             "model_path": str(path)}))
+    paths = [run_model(tmp_path, "a"), run_model(tmp_path, "b")]
+    for head_units, name in zip((8, 16), "ab", strict=True):
+        train(TrainConfig(**{**config.to_dict(), "head_units": head_units, "name": name}))
     train_split, _ = load_training_data(config)
     members = [predict_proba(load_model_and_record(str(path))[0], train_split.images, tta=True)
                for path in paths]
@@ -308,7 +312,8 @@ def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_p
     ensemble = teacher_targets(f"{paths[0]}, {paths[1]}", train_split.images, temperature=1.0)
     np.testing.assert_allclose(ensemble, mean / mean.sum(1, keepdims=True), atol=1e-5)
 
-    student = TrainConfig(**{**config.to_dict(), "teacher": f"{paths[0]},{paths[1]}"})
+    student = TrainConfig(**{**config.to_dict(), "teacher": f"{paths[0]},{paths[1]}",
+                             "name": "student"})
     record = train(student)
     assert [t["path"] for t in record["teachers"]] == [str(path) for path in paths]
     assert record["teachers"][0]["sha256"] == hashlib.sha256(paths[0].read_bytes()).hexdigest()
@@ -318,21 +323,22 @@ def cli_args(config: TrainConfig, *extra: str) -> list[str]:
     """``train`` command-line flags for ``config`` (as its reproduce command writes them)."""
     flags = shlex.split(reproduce_command(config))
     return [*flags[flags.index("train") + 1:], "--data-dir", config.data_dir,
-            "--verbose", str(config.verbose), *extra]
+            "--verbose", str(config.verbose), "--runs-dir", config.runs_dir,
+            "--name", config.name, *extra]
 
 
 def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, capsys):
     from emotion_classification.train import main
 
     _, config = tiny_run
-    teacher_path = tmp_path / "models" / "seed7.keras"
-    train(TrainConfig(**{**config.to_dict(), "seed": 7, "model_path": str(teacher_path)}))
+    teacher_path = run_model(tmp_path, "seed7")
+    train(TrainConfig(**{**config.to_dict(), "seed": 7, "name": "seed7"}))
     status = main(cli_args(config, "--teacher", str(teacher_path)))
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 1
     assert error.startswith(f"error: {teacher_path}: teacher trained with seed 7")
     assert "has seen some of its validation faces" in error
-    assert not (tmp_path / "models" / "m.keras").exists()
+    assert not run_model(tmp_path).exists()
 
 
 def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):
@@ -344,4 +350,83 @@ def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsy
     error = capsys.readouterr().err
     assert status == 1 and "Traceback" not in error
     assert error.strip().splitlines()[-1] == f"error: {missing_path}: model file not found"
-    assert not (tmp_path / "models" / "m.keras").exists()
+    assert not run_model(tmp_path).exists()
+
+
+def test_train_writes_only_its_run_folder_never_models_or_reports(tiny_run, tmp_path):
+    from emotion_classification.files import project_root
+    from emotion_classification.records import run_dir_for
+
+    def fingerprints() -> dict:
+        root = project_root()
+        return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+                for folder in ("models", "reports") for path in sorted((root / folder).rglob("*"))
+                if path.is_file()}
+
+    _, config = tiny_run
+    before = fingerprints()
+    record = train(config)
+    assert fingerprints() == before
+    assert record["model_path"] == str(tmp_path / "runs" / "m" / "model.keras")
+    default = TrainConfig(name="20260101-120000")
+    assert run_dir_for(default) == project_root() / "runs" / "20260101-120000"
+    assert not {"model_path", "figure_dir", "run_dir"} & set(default.to_dict())
+
+
+def test_train_help_describes_every_flag_with_its_choices_and_default(capsys):
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and len(action.help.split()) >= 3, action.dest
+    flags = {flag: action for action in parser._actions for flag in action.option_strings}
+    for name, choices in (("--model", {"emotion_cnn", "seed_cnn"}),
+                          ("--optimizer", {"adamw", "adam", "sgd"}),
+                          ("--augmentation", {"default", "seed", "erase", "none"}),
+                          ("--schedule", {"cosine", "plateau"}),
+                          ("--precision", {"auto", "mixed_bfloat16", "mixed_float16", "float32"}),
+                          ("--class-weighting", {"none", "sqrt", "balanced"})):
+        assert set(flags[name].choices) == choices, name
+    assert "--no-jit-compile" in flags and "--no-fused-batch-norm" in flags
+    assert "(default: 32,64,160,320)" in flags["--widths"].help
+    assert config_from_args(["--no-fused-batch-norm"]).fused_batch_norm is False
+    assert config_from_args(["--widths", "8,8,16,16"]).widths == (8, 8, 16, 16)
+    with pytest.raises(SystemExit):
+        config_from_args(["--optimizer", "rmsprop"])
+    assert "invalid choice: 'rmsprop'" in capsys.readouterr().err
+
+
+def test_old_output_flags_are_accepted_ignored_and_noted(capsys):
+    config = config_from_args(["--model-path", "models/emotion_cnn.keras", "--epochs", "3"])
+    assert config.epochs == 3
+    assert "note: --model-path is ignored" in capsys.readouterr().err
+
+
+def test_seed_generators_of_the_training_model_are_reset_from_seed_and_epoch(float32_policy):
+    from emotion_classification.checkpoint import reset_seed_generators
+    from emotion_classification.train import build_training_model
+
+    config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, precision="float32")
+    train_model, _ = build_training_model(config, steps_per_epoch=1)
+    assert reset_seed_generators(train_model, seed=1, epoch=3) >= 2  # augmentation, dropout
+    states = [v for v in train_model.variables if v.name == "seed_generator_state"]
+    first = [keras.ops.convert_to_numpy(v).tolist() for v in states]
+    train_model(np.zeros((2, 48, 48, 1), "float32"), training=True)  # draws advance them
+    reset_seed_generators(train_model, seed=1, epoch=3)
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in states] == first
+    reset_seed_generators(train_model, seed=1, epoch=4)
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in states] != first
+
+
+def test_fused_batch_norm_falls_back_to_keras_on_a_layer_without_renorm(capsys, float32_policy):
+    from emotion_classification.fused_batch_norm import fuse_batch_norm
+
+    model = emotion_cnn(widths=(4, 4, 8, 8), head_units=8)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            del layer.renorm  # as on a Keras whose layer has no renorm
+    calls = [layer.call for layer in model.layers]
+    assert fuse_batch_norm(model) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "no renorm" in lines[0] and "Keras' own batch norm" in lines[0]
+    assert [layer.call for layer in model.layers] == calls

@@ -1,6 +1,40 @@
-"""Emotion-Classification: facial emotion recognition on FER2013 with Keras and MTCNN."""
+"""Emotion-Classification: facial emotion recognition on FER2013 with Keras and MTCNN.
 
-from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX
+    from emotion_classification import EmotionRecognizer, analyze_video
 
-__all__ = ["CLASS_NAMES", "IMAGE_SIZE_PX"]
+The heavy names are imported on first use, so ``import emotion_classification`` stays fast;
+importing the package also keeps TensorFlow's start-up noise out of the output
+(:mod:`emotion_classification.quiet`).
+"""
+
+from emotion_classification import quiet
+
+quiet.install()
+
+from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX  # noqa: E402
+
+#: public name -> module that defines it, imported when the name is first used
+LAZY_NAMES = {
+    "EmotionRecognizer": "emotion_classification.recognizer",
+    "ImageReadError": "emotion_classification.images",
+    "read_image": "emotion_classification.images",
+    "analyze_video": "emotion_classification.video",
+}
+
+__all__ = ["CLASS_NAMES", "IMAGE_SIZE_PX", *LAZY_NAMES]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import ``EmotionRecognizer``, ``analyze_video``... from their modules on first use."""
+    if name in LAZY_NAMES:
+        import importlib
+
+        value = getattr(importlib.import_module(LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'emotion_classification' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_NAMES))

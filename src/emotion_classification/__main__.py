@@ -1,7 +1,15 @@
-"""``python -m emotion_classification``: the command-line entry point."""
+"""``python -m emotion_classification``: the command-line entry point.
+
+Ctrl-C at any moment, even while the modules load, ends with one line and status 130.
+"""
 
 import sys
 
-from emotion_classification.cli import main
+try:
+    from emotion_classification.cli import main
 
-sys.exit(main())
+    status = main()
+except KeyboardInterrupt:
+    print("error: interrupted", file=sys.stderr)
+    status = 130
+sys.exit(status)

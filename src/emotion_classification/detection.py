@@ -8,6 +8,14 @@ the photo are filled by repeating the edge pixels, so the face is neither shifte
 stretched. The crop is converted to grayscale and resized with ``cv2.INTER_AREA``, the same
 call that resizes FER2013 images in :mod:`emotion_classification.data`.
 
+Every image is searched on its own: MTCNN's batched mode gives an image different boxes and
+confidences depending on the other images of the batch, and a face's result must not depend
+on what it is analysed with. MTCNN's first stage keeps at most
+:data:`MAX_PROPOSALS` candidate windows (the most confident), so a very low ``threshold``
+cannot make its box-overlap step allocate a matrix of every window against every other, and
+the later stages look at :data:`REFINE_CHUNK` windows at a time: memory stays bounded for
+every threshold.
+
 With ``align=True`` the square is first rotated about the box centre so that the two eye
 landmarks lie on a horizontal line, as faces in FER2013 mostly do.
 """
@@ -37,6 +45,12 @@ DEFAULT_MARGIN = 0.1
 #: MTCNN's own first- and second-stage thresholds; lowered only when the final one is lower.
 MTCNN_PNET_THRESHOLD = 0.6
 MTCNN_RNET_THRESHOLD = 0.7
+#: Candidate windows MTCNN's first stage keeps per pyramid scale and in all (the most
+#: confident): its overlap matrix is MAX_PROPOSALS squared, about 32 MB per float64 copy.
+#: Photos at the default thresholds stay well under it.
+MAX_PROPOSALS = 2000
+#: Candidate windows MTCNN's second and third networks look at per call (bounds memory).
+REFINE_CHUNK = 256
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
@@ -74,11 +88,15 @@ class FaceDetector:
         if min_face_size < 1:
             raise ValueError(f"minimum face size must be a positive pixel count, got {min_face_size}")
         from mtcnn import MTCNN
+        from mtcnn.stages import StageONet, StageRNet
 
         self.threshold = float(threshold)
         self.min_face_size = int(min_face_size)
         self.max_side_px = int(max_side_px)
-        self._mtcnn = MTCNN()
+        refine = [StageRNet(), StageONet()]
+        for stage in refine:
+            stage._model = ChunkedNetwork(stage._model, REFINE_CHUNK)
+        self._mtcnn = MTCNN(stages=[capped_proposal_stage(), *refine])
 
     def detection_scale(self, shape: tuple[int, ...]) -> float:
         """Factor (<= 1) applied to an image of this shape before detection."""
@@ -94,37 +112,85 @@ class FaceDetector:
         }
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in one RGB uint8 image, largest confidence first."""
-        return self.detect_batch([rgb])[0]
+        """Faces in one RGB uint8 image, in original-image pixels."""
+        scale = self.detection_scale(rgb.shape)
+        small_side_px = min(rgb.shape[0], rgb.shape[1]) * scale
+        if small_side_px < max(MTCNN_WINDOW_PX, self.min_face_size * scale):
+            return []  # too small to hold a face of the requested size
+        image = rgb
+        if scale < 1.0:
+            size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+            image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        detections = self._mtcnn.detect_faces([image], **self._mtcnn_kwargs(scale))[0]
+        return [to_face(d, scale, rgb.shape) for d in detections
+                if d["confidence"] >= self.threshold]
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Faces in several RGB uint8 images; same-sized images share one MTCNN call.
+        """Faces in several RGB uint8 images, each searched on its own (see the module)."""
+        return [self.detect(image) for image in images]
 
-        Video frames all have one size, so a batch of frames is one pass through each MTCNN
-        stage. Photos of different sizes are grouped by size (MTCNN pads a batch to its
-        largest member, which would waste work on small photos).
-        """
-        results: list[list[Face]] = [[] for _ in images]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for index, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(index)
-        for shape, indices in groups.items():
-            for index, faces in zip(indices, self._detect_same_size([images[i] for i in indices],
-                                                                    shape), strict=True):
-                results[index] = faces
-        return results
 
-    def _detect_same_size(self, images: list[np.ndarray], shape: tuple[int, ...]) -> list[list[Face]]:
-        scale = self.detection_scale(shape)
-        small_side_px = min(shape[0], shape[1]) * scale
-        if small_side_px < max(MTCNN_WINDOW_PX, self.min_face_size * scale):
-            return [[] for _ in images]  # too small to hold a face of the requested size
-        if scale < 1.0:
-            size = (max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale)))
-            images = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
-        detections = self._mtcnn.detect_faces(list(images), **self._mtcnn_kwargs(scale))
-        return [[to_face(d, scale, shape) for d in per_image if d["confidence"] >= self.threshold]
-                for per_image in detections]
+class ChunkedNetwork:
+    """Calls an MTCNN network on at most ``chunk`` candidate windows at a time.
+
+    MTCNN feeds all candidates of an image to its refining networks at once; on thousands of
+    windows their activations alone take gigabytes. Chunking keeps that bounded.
+    """
+
+    def __init__(self, network, chunk: int):
+        self.network = network
+        self.chunk = chunk
+
+    def __call__(self, patches):
+        count = patches.shape[0]
+        if count <= self.chunk:
+            return self.network(patches)
+        import tensorflow as tf
+
+        parts = [self.network(patches[start:start + self.chunk])
+                 for start in range(0, count, self.chunk)]
+        return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts, strict=True))
+
+
+def capped_proposal_stage():
+    """MTCNN's first stage (PNet) keeping only the :data:`MAX_PROPOSALS` best windows.
+
+    The same steps as ``mtcnn.stages.StagePNet`` (mtcnn 1.0), with a cap before each of its
+    two overlap (NMS) steps; below the cap the result is identical.
+    """
+    from mtcnn.stages import StagePNet
+    from mtcnn.utils.bboxes import (
+        generate_bounding_box,
+        resize_to_square,
+        smart_nms_from_bboxes,
+        upscale_bboxes,
+    )
+    from mtcnn.utils.images import apply_scales, build_scale_pyramid
+
+    class CappedPNet(StagePNet):
+        def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=12,
+                     scale_factor=0.709, threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7,
+                     **kwargs):
+            scales_groups = [build_scale_pyramid(shape[1], shape[0], min_face_size=min_face_size,
+                                                 scale_factor=scale_factor)
+                             for shape in images_oshapes]
+            scaled, scales = apply_scales(images_normalized, scales_groups)
+            batch_size = images_normalized.shape[0]
+            per_scale = []
+            for image, scale in zip(scaled, scales, strict=True):
+                regression, scores = self._model(image)
+                boxes = generate_bounding_box(regression, scores, threshold_pnet)
+                boxes = upscale_bboxes(boxes[:MAX_PROPOSALS], np.asarray([scale] * batch_size))
+                per_scale.append(smart_nms_from_bboxes(boxes, threshold=nms_pnet1,
+                                                       method="union", initial_sort=False))
+            boxes = np.concatenate(per_scale, axis=0) if per_scale else np.empty((0, 6))
+            if len(boxes) > MAX_PROPOSALS:
+                boxes = boxes[np.argsort(-boxes[:, 5], kind="stable")[:MAX_PROPOSALS]]
+            boxes = smart_nms_from_bboxes(boxes, threshold=nms_pnet2, method="union",
+                                          initial_sort=True)
+            return resize_to_square(boxes)
+
+    return CappedPNet()
 
 
 def to_face(detection: dict, scale: float, shape: tuple[int, ...]) -> Face:

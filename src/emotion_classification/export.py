@@ -183,7 +183,7 @@ def check_report(model_path: Path, paths: dict[str, Path], table: pd.DataFrame,
     """The JSON payload of ``--check``: the table plus what it was measured on."""
     import tensorflow as tf
 
-    from emotion_classification.train import hardware_description
+    from emotion_classification.hardware import hardware_description
 
     return {"model": str(model_path), "tflite": {k: str(v) for k, v in paths.items()},
             "evaluated_on": f"FER2013 test folder ({n_images} images)",

@@ -104,14 +104,6 @@ def emotion_cnn(widths: tuple[int, ...] = DEFAULT_WIDTHS, convs_per_block: int =
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_model(name: str, **kwargs) -> keras.Model:
-    """A model by name: ``emotion_cnn`` (default) or ``seed_cnn``."""
-    builders = {"emotion_cnn": emotion_cnn, "seed_cnn": seed_cnn}
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}: use one of {', '.join(builders)}")
-    return builders[name](**kwargs)
-
-
 DEFAULT_MODEL_PATH = "models/emotion_cnn.keras"
 
 
@@ -119,30 +111,73 @@ class ModelFileError(ValueError):
     """A model file or its JSON record is missing or unusable."""
 
 
+class UncalibratedModelWarning(UserWarning):
+    """A model has no JSON record beside it: FER2013 class order, no calibration."""
+
+
 def load_model_and_record(path: str | None = None) -> tuple[keras.Model, dict]:
     """Load a ``.keras`` model and the JSON record beside it (``class_names``, calibration...).
 
     ``path`` defaults to the committed ``models/emotion_cnn.keras``; a relative path is taken
     from the project root, like every other path the package reads or writes, so a notebook
-    (run from ``notebooks/``) and the CLI name the same file the same way. A missing JSON
-    gives the FER2013 class order and no calibration (temperature 1, no uncertain threshold).
+    (run from ``notebooks/``) and the CLI name the same file the same way (the commands turn
+    what the user typed into an absolute path first). A missing JSON gives the FER2013 class
+    order and no calibration (temperature 1, no uncertain threshold) with an
+    :class:`UncalibratedModelWarning`; a corrupt one raises :class:`ModelFileError`.
     """
-    import json
-
     from emotion_classification.files import project_path
 
     model_path = project_path(path or DEFAULT_MODEL_PATH)
     if not model_path.is_file():
-        raise ModelFileError(f"{model_path}: model file not found")
+        problem = "is a folder, not a model file" if model_path.is_dir() else "model file not found"
+        raise ModelFileError(f"{model_path}: {problem}")
+    model = load_keras_file(model_path)
+    record = load_record(model_path.with_suffix(".json"))
+    names = record["class_names"]
+    if len(names) != model.output_shape[-1]:
+        raise ModelFileError(f"{model_path.with_suffix('.json')}: lists {len(names)} classes but "
+                             f"the model has {model.output_shape[-1]} outputs")
+    return model, record
+
+
+def load_keras_file(path) -> keras.Model:
+    """The model in a ``.keras`` file, or :class:`ModelFileError` saying it is not one."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a valid Keras model file (a .keras file is a zip "
+                             "archive; this one is truncated or something else)")
     try:
-        model = keras.models.load_model(model_path, compile=False)
+        return keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file
-        raise ModelFileError(f"{model_path}: cannot load Keras model ({error})") from error
-    json_path = model_path.with_suffix(".json")
-    record = json.loads(json_path.read_text()) if json_path.is_file() else {}
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: not a valid Keras model file (cannot load it: "
+                             f"{reason[:200]})") from error
+
+
+def load_record(json_path) -> dict:
+    """The model's JSON record with defaults filled in; a missing one warns, a bad one raises."""
+    import json
+    import warnings
+
+    if not json_path.is_file():
+        warnings.warn(f"{json_path}: not found, so the model runs uncalibrated (temperature 1, "
+                      "no uncertain threshold, FER2013 class order)", UncalibratedModelWarning,
+                      stacklevel=3)
+        record = {}
+    else:
+        try:
+            record = json.loads(json_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelFileError(f"{json_path}: not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise ModelFileError(f"{json_path}: not a JSON object (the model's record)")
     record.setdefault("class_names", list(CLASS_NAMES))
     record.setdefault("calibration", {"temperature": 1.0, "uncertain_threshold": 0.0})
-    return model, record
+    if not isinstance(record["calibration"], dict) or not isinstance(record["class_names"], list):
+        raise ModelFileError(f"{json_path}: 'calibration' must be an object and 'class_names' "
+                             "a list")
+    return record
 
 
 def predict_proba(model: keras.Model, images, tta: bool = False,

@@ -7,12 +7,15 @@
 Frames are read with OpenCV and sampled (every N-th frame, or about ``fps`` frames per second
 of video). Sampled frames are processed in batches: one MTCNN pass for the batch and one
 classifier call for all of its faces. A face keeps its ``face_id`` from frame to frame when
-its box overlaps (IoU) the box it had in a recent analysed frame.
+its box overlaps (IoU) the box it had in a recent analysed frame (:mod:`.tracking`);
+:mod:`.timeline` summarises each face and draws its probabilities over time.
 
 Command line::
 
     python -m emotion_classification video FILE [--out outputs] [--every N | --fps F] [--annotate]
 
+Paths on the command line (``FILE``, ``--out``, ``--model``) are relative to the current
+directory.
 writes ``<name>_emotions.csv``, ``<name>_timeline.png`` (probabilities over time per face),
 ``<name>_summary.json`` (dominant emotion per face) and, with ``--annotate``,
 ``<name>_annotated.mp4`` holding the analysed frames with boxes and labels.
@@ -22,39 +25,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from emotion_classification.cli import INTERRUPTED_STATUS, cli_path, error_line, stdout_may_close
 from emotion_classification.data import CLASS_NAMES
 from emotion_classification.detection import (
     DEFAULT_DETECTOR_THRESHOLD,
     DEFAULT_MIN_FACE_SIZE_PX,
 )
+from emotion_classification.drawing import annotate
 from emotion_classification.files import atomic_output, write_text
-from emotion_classification.inference import (
-    DEFAULT_OUT_DIR,
-    EmotionRecognizer,
-    annotate,
-    error_line,
-    import_tensorflow_quietly,
-    missing_file_problem,
-    stdout_may_close,
-)
+from emotion_classification.images import missing_file_problem, shown
+from emotion_classification.predict import DEFAULT_OUT_DIR, model_error_text, open_recognizer
+from emotion_classification.recognizer import EmotionRecognizer
+from emotion_classification.timeline import plot_timeline, summarize
+from emotion_classification.tracking import TRACK_IOU, IouTracker
 
 #: Frames analysed per second of video when neither ``every`` nor ``fps`` is given.
 DEFAULT_SAMPLE_FPS = 5.0
 #: Sampled frames detected and classified together.
 BATCH_FRAMES = 8
-#: Minimum box overlap for a face to keep its id from one analysed frame to the next.
-TRACK_IOU = 0.3
 #: A face id is retired when its face has not been seen for this long.
 TRACK_MAX_GAP_S = 2.0
 #: A video decoding fewer than this share of its announced frames counts as truncated.
@@ -68,8 +68,8 @@ class VideoReadError(ValueError):
     """A video cannot be read; ``str(error)`` is one line: ``<file>: <problem>``."""
 
     def __init__(self, source, problem: str):
-        super().__init__(f"{source}: {problem}")
-        self.source = str(source)
+        super().__init__(f"{shown(source)}: {problem}")
+        self.source = shown(source)
         self.problem = problem
 
 
@@ -116,57 +116,9 @@ def frame_step(video_fps: float, every: int | None = None, fps: float | None = N
             raise ValueError(f"every must be at least 1, got {every}")
         return int(every)
     target = DEFAULT_SAMPLE_FPS if fps is None else fps
-    if target <= 0:
+    if not (math.isfinite(target) and target > 0):
         raise ValueError(f"fps must be positive, got {target}")
     return max(1, round(video_fps / target))
-
-
-# ----------------------------------------------------------------------------- tracking
-
-
-def iou(a, b) -> float:
-    """Intersection over union of two ``(x, y, w, h)`` boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-@dataclass
-class Track:
-    box: tuple[int, int, int, int]
-    last_frame: int
-
-
-@dataclass
-class IouTracker:
-    """Greedy IoU matching: each box takes the free track it overlaps most, or a new id."""
-
-    iou_threshold: float = TRACK_IOU
-    max_gap_frames: int = 60
-    tracks: dict[int, Track] = field(default_factory=dict)
-    next_id: int = 1
-
-    def update(self, frame: int, boxes: list) -> list[int]:
-        """Ids for the boxes of one frame (frames must come in increasing order)."""
-        self.tracks = {tid: t for tid, t in self.tracks.items()
-                       if frame - t.last_frame <= self.max_gap_frames}
-        pairs = sorted(((iou(box, track.box), index, tid)
-                        for index, box in enumerate(boxes) for tid, track in self.tracks.items()),
-                       reverse=True)
-        ids: dict[int, int] = {}
-        for overlap, index, tid in pairs:
-            if overlap < self.iou_threshold:
-                break
-            if index not in ids and tid not in ids.values():
-                ids[index] = tid
-        for index, box in enumerate(boxes):
-            if index not in ids:
-                ids[index] = self.next_id
-                self.next_id += 1
-            self.tracks[ids[index]] = Track(tuple(box), frame)
-        return [ids[index] for index in range(len(boxes))]
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -301,102 +253,56 @@ class AnnotatedWriter:
             self.tmp.unlink()
 
 
-# ----------------------------------------------------------------------------- summaries
-
-
-def summarize(table: pd.DataFrame, class_names=CLASS_NAMES) -> pd.DataFrame:
-    """Per face id: frames seen, first/last time, dominant emotion and its mean probability.
-
-    The dominant emotion is the class with the highest mean probability over the face's
-    frames; ``top_share`` is the share of frames in which it was the top class.
-    """
-    columns = ["face_id", "frames", "first_s", "last_s", "dominant_emotion",
-               "mean_probability", "top_share"]
-    if table.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for face_id, group in table.groupby("face_id"):
-        means = group[list(class_names)].astype(float).mean()
-        dominant = str(means.idxmax())
-        rows.append({"face_id": int(face_id), "frames": len(group),
-                     "first_s": float(group["time_s"].min()),
-                     "last_s": float(group["time_s"].max()), "dominant_emotion": dominant,
-                     "mean_probability": round(float(means[dominant]), 4),
-                     "top_share": round(float((group["top_emotion"] == dominant).mean()), 4)})
-    return pd.DataFrame(rows, columns=columns)
-
-
-def plot_timeline(table: pd.DataFrame, path=None, class_names=CLASS_NAMES, max_faces: int = 6):
-    """Each face's emotion probabilities over time, one panel per face (the longest seen)."""
-    import matplotlib.pyplot as plt
-
-    from emotion_classification.plots import save_figure
-
-    if table.empty:
-        fig, ax = plt.subplots(figsize=(8, 2))
-        ax.text(0.5, 0.5, "no faces found", ha="center", va="center")
-        ax.axis("off")
-        save_figure(fig, path)
-        return fig
-    face_ids = table["face_id"].value_counts().index[:max_faces]
-    fig, axes = plt.subplots(len(face_ids), 1, figsize=(10, 2.4 * len(face_ids)),
-                             sharex=True, squeeze=False)
-    for ax, face_id in zip(axes[:, 0], sorted(face_ids), strict=True):
-        group = table[table["face_id"] == face_id].sort_values("time_s")
-        for name in class_names:
-            ax.plot(group["time_s"], group[name].astype(float), label=name, lw=1.2,
-                    marker="." if len(group) < 30 else None)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("probability")
-        dominant = group[list(class_names)].astype(float).mean().idxmax()
-        ax.set_title(f"face {face_id} (dominant: {dominant})", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
-
-
 # ----------------------------------------------------------------------------- command line
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Options of ``video``: each with a sentence, its choices and its default."""
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification video",
         description="Label the emotions of the faces in a video, following each face over time.")
     parser.add_argument("file", metavar="FILE", help="video file (anything OpenCV can read)")
-    parser.add_argument("--out", default=DEFAULT_OUT_DIR,
-                        help=f"output folder (default: {DEFAULT_OUT_DIR})")
+    parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
+                        help="folder for <name>_emotions.csv, <name>_timeline.png and "
+                             "<name>_summary.json (default: %(default)s)")
     sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--every", type=int, help="analyse every N-th frame")
-    sampling.add_argument("--fps", type=float,
-                          help=f"analyse about F frames per second (default: {DEFAULT_SAMPLE_FPS})")
-    parser.add_argument("--annotate", action="store_true",
-                        help="also write the analysed frames with boxes and labels as mp4")
-    parser.add_argument("--model", default=None,
-                        help="model .keras file (default: models/emotion_cnn.keras)")
+    sampling.add_argument("--every", type=int, metavar="N",
+                          help="analyse every N-th frame, N >= 1 (default: use --fps)")
+    sampling.add_argument("--fps", type=float, metavar="F",
+                          help="analyse about F frames per second of video, F > 0 "
+                               f"(default: {DEFAULT_SAMPLE_FPS:g})")
+    parser.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=False,
+                        help="also write the analysed frames with boxes and labels as "
+                             "<name>_annotated.mp4 (default: --no-annotate)")
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="emotion model, a .keras file with its .json record beside it "
+                             "(default: models/emotion_cnn.keras of the project)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
-                        help="minimum detector confidence (default: %(default)s)")
+                        metavar="T", help="minimum detector confidence of a reported face, "
+                        "0 to 1 (default: %(default)s)")
     parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
-                        help="smallest face in pixels (default: %(default)s)")
-    parser.add_argument("--tta", action="store_true", help="average with mirrored faces")
-    parser.add_argument("--iou", type=float, default=TRACK_IOU,
-                        help="box overlap that keeps a face's id (default: %(default)s)")
+                        metavar="PX", help="smallest face searched for, in pixels of the "
+                        "frame (default: %(default)s)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
+                        help="average each face's prediction with its mirror image's "
+                             "(default: --no-tta)")
+    parser.add_argument("--iou", type=float, default=TRACK_IOU, metavar="R",
+                        help="box overlap (intersection over union, 0 to 1) that keeps a face's "
+                             "id from one analysed frame to the next (default: %(default)s)")
     return parser
 
 
 def check_args(args) -> str | None:
-    """A usage problem argparse cannot see, or None."""
+    """A usage problem argparse cannot see, or None (NaN and infinity included)."""
     if args.every is not None and args.every < 1:
         return f"--every must be at least 1, got {args.every}"
-    if args.fps is not None and args.fps <= 0:
-        return f"--fps must be positive, got {args.fps}"
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        return f"--fps must be a positive number of frames per second, got {args.fps}"
+    if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
         return f"--threshold must be between 0 and 1, got {args.threshold}"
     if args.min_face_size < 1:
         return f"--min-face-size must be a positive pixel count, got {args.min_face_size}"
-    if not 0.0 < args.iou <= 1.0:
+    if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
         return f"--iou must be in (0, 1], got {args.iou}"
     return None
 
@@ -419,7 +325,8 @@ def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, nam
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``video``: 0 on success (also with no faces), 1 for a bad video, 2 for usage."""
+    """Run ``video``: 0 on success (also with no faces), 1 for a bad video, 2 for usage,
+    130 after Ctrl-C."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:
@@ -428,34 +335,47 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         error_line(problem)
         return 2
-    import_tensorflow_quietly()
-    from emotion_classification.models import ModelFileError
-
-    out_dir, name = Path(args.out), Path(args.file).stem
     try:
-        recognizer = EmotionRecognizer(args.model, detector_threshold=args.threshold,
-                                       min_face_size=args.min_face_size, tta=args.tta)
+        return run_video(args)
+    except KeyboardInterrupt:
+        error_line("interrupted (no results written)")
+        return INTERRUPTED_STATUS
+
+
+def run_video(args) -> int:
+    """Analyse the video and write its outputs; one line for every expected problem."""
+    from emotion_classification.models import ModelFileError
+    from emotion_classification.results import remove_stale_temp_files
+
+    out_dir, name = cli_path(args.out), Path(args.file).stem
+    if out_dir.exists() and not out_dir.is_dir():
+        error_line(f"{shown(out_dir)}: is a file, not a folder; choose another --out")
+        return 2
+    try:
+        recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
+                                     min_face_size=args.min_face_size, tta=args.tta)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = analyze_video(args.file, every=args.every, fps=args.fps,
+            table = analyze_video(cli_path(args.file), every=args.every, fps=args.fps,
                                   recognizer=recognizer, iou_threshold=args.iou, progress=None,
                                   annotate_path=out_dir / f"{name}_annotated.mp4"
                                   if args.annotate else None)
         summary = summarize(table, recognizer.class_names)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out_dir)
         paths = write_outputs(table, summary, out_dir, name, recognizer.class_names)
     except ModelFileError as error:
-        error_line(f"{error}; train one with `python -m emotion_classification train` "
-                   "or pass --model")
+        error_line(model_error_text(error, args.model))
         return 2
     except VideoReadError as error:
         error_line(str(error))
         return 1
     except OSError as error:
-        error_line(f"{error.filename or out_dir}: cannot write results ({error.strerror or error})")
+        from emotion_classification.predict import written_name
+
+        error_line(f"{written_name(error, out_dir)}: cannot write results "
+                   f"({error.strerror or error})")
         return 1
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        return 130
     with stdout_may_close():
         print_report(table, summary, paths)
     truncated = [w for w in caught if "truncated" in str(w.message)]

