@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: setup test lint figures
+.PHONY: setup test lint figures notebooks-small
 
 ## setup: create the virtual environment and install the pinned requirements and the package
 setup:
@@ -15,10 +15,15 @@ setup:
 test:
 	$(PYTHON) -m pytest
 
-## lint: ruff on the code, the tests, the scripts and the notebooks
+## lint: ruff on the code, the tests, the scripts and the notebooks' paired .py files
 lint:
-	$(PYTHON) -m ruff check src tests scripts notebooks
+	$(PYTHON) -m ruff check src tests scripts notebooks/*.py
 
-## figures: run every notebook on the full data, rewriting the README figures in reports/figures
+## figures: run every notebook on the full data with papermill, rewriting the README figures in
+## reports/figures and saving each executed notebook (outputs included) and its .py in place
 figures:
 	$(PYTHON) -m emotion_classification notebooks
+
+## notebooks-small: a quick check that every notebook runs (few images, figures to a temp folder)
+notebooks-small:
+	$(PYTHON) -m emotion_classification notebooks --small

@@ -45,17 +45,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emotion_classification.config import TrainConfig
 from emotion_classification.data import (
     DatasetNotFoundError,
     find_dataset_dir,
     load_fer2013,
     project_root,
 )
-from emotion_classification.files import write_json
-from emotion_classification.models import WIDE_WIDTHS, seed_cnn
-from emotion_classification.config import TrainConfig
 from emotion_classification.distill import one_hot
+from emotion_classification.files import write_json
 from emotion_classification.hardware import choose_precision, hardware_description
+from emotion_classification.models import WIDE_WIDTHS, seed_cnn
 from emotion_classification.records import epoch_times
 from emotion_classification.train import build_training_model, to_model_input
 

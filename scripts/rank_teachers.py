@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_classification.files import write_json
-from emotion_classification.models import load_model_and_record, predict_proba
 from emotion_classification.config import TrainConfig
 from emotion_classification.distill import check_teacher_split
+from emotion_classification.files import write_json
+from emotion_classification.models import load_model_and_record, predict_proba
 from emotion_classification.train import load_training_data
 
 

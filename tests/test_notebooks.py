@@ -1,22 +1,22 @@
-"""Every notebook in notebooks/ runs top to bottom in small-data mode and writes a figure.
+"""The notebooks: each ``.ipynb`` agrees with its paired ``.py``, has a ``parameters`` cell,
+and runs top to bottom in small-data mode, writing a figure; the ``notebooks`` command
+passes parameters and reports a failing notebook in one line.
 
-Notebooks are found by glob, so a new notebook is tested without touching this file. Its
-``parameters`` cell must define ``SMALL`` and ``FIGURE_DIR``. A notebook that mentions
-FER2013 requests the ``fer2013_dir`` fixture, and one whose parameters default to
-``../shared/...`` photos requests ``shared_dir`` (those paths are pointed at it): each skips
-where its data is missing, and fails in CI.
+Notebooks are found by glob, so a new one is tested without touching this file. A notebook
+that mentions FER2013 requests the ``fer2013_dir`` fixture (a skip on a user's machine
+without the data, a failure in CI).
 """
 
 from __future__ import annotations
 
-import re
-
+import jupytext
 import nbformat
 import pytest
 
+from emotion_classification import notebooks
 from emotion_classification.notebooks import (
-    INJECTED_TAG,
-    inject_parameters,
+    PARAMETERS_TAG,
+    NotebookError,
     list_notebooks,
     notebook_dir,
     run_notebook,
@@ -26,25 +26,39 @@ NOTEBOOKS = list_notebooks()
 FIGURE_SUFFIXES = (".png", ".jpg", ".svg", ".pdf")
 
 
+def cells_of(path) -> list[tuple[str, str]]:
+    """(type, source) of every cell, as jupytext reads the file."""
+    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
+
+
 def needs_fer2013(path) -> bool:
-    """Whether any code cell mentions FER2013 (loads, paths, environment variable)."""
+    """Whether any code cell reads FER2013 (a data folder, the loaders)."""
     nb = nbformat.read(path, as_version=4)
-    return any("fer2013" in cell.source.lower() or "load_for_eda" in cell.source
-               for cell in nb.cells if cell.cell_type == "code")
+    return any(word in cell.source for cell in nb.cells if cell.cell_type == "code"
+               for word in ("DATA_DIR", "load_fer2013", "load_for_eda"))
 
 
-SHARED_DEFAULT = re.compile(r'^(\w+) = "\.\./shared/([^"]+)"', re.MULTILINE)
-
-
-def shared_defaults(path) -> dict[str, str]:
-    """Parameters whose default is a ``../shared/...`` path: name -> path below shared/."""
-    nb = nbformat.read(path, as_version=4)
-    source = "\n".join(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    return dict(SHARED_DEFAULT.findall(source))
-
-
-def test_notebooks_exist():
+def test_every_notebook_has_its_pair():
     assert NOTEBOOKS, f"no notebooks found in {notebook_dir()}"
+    pys = sorted(p.stem for p in notebook_dir().glob("*.py"))
+    assert pys == sorted(p.stem for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_in_sync_with_its_py(path):
+    assert cells_of(path) == cells_of(path.with_suffix(".py")), (
+        f"{path.name} and {path.with_suffix('.py').name} differ: run "
+        f"`jupytext --sync {path}` (or rerun the notebook)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_first_code_cell_is_tagged_parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert PARAMETERS_TAG in first.metadata.get("tags", [])
+    assert {"SMALL", "FIGURE_DIR"} <= notebooks.defined_names(first.source)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
 
 
 @pytest.mark.notebook
@@ -53,59 +67,71 @@ def test_notebooks_exist():
 def test_notebook_runs_in_small_mode(path, tmp_path, request):
     if needs_fer2013(path):
         request.getfixturevalue("fer2013_dir")
-    parameters = {}
-    if shared := shared_defaults(path):  # photos from ../shared: skip, or fail in CI
-        shared_dir = request.getfixturevalue("shared_dir")
-        parameters = {name: str(shared_dir / rest) for name, rest in shared.items()}
     figure_dir = tmp_path / "figures"
-    nb = run_notebook(path, {**parameters, "SMALL": True, "FIGURE_DIR": str(figure_dir)},
+    nb = run_notebook(path, {"SMALL": True, "FIGURE_DIR": str(figure_dir)},
                       output_path=tmp_path / path.name)
     executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count is not None for c in executed)
+    assert "papermill" not in nb.metadata
     figures = [p for p in figure_dir.rglob("*") if p.suffix in FIGURE_SUFFIXES]
     assert figures, f"{path.name} wrote no figure into FIGURE_DIR ({figure_dir})"
+    assert cells_of(tmp_path / path.name) == cells_of(tmp_path / path.with_suffix(".py").name)
 
 
-def tiny_notebook(path, *, fail: bool = False):
+def tiny_notebook(folder, name: str = "01_tiny", *, fail: bool = False):
     """A two-cell notebook: parameters, then a cell that prints them (or fails)."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("SMALL = False\nNAME = 'default'",
+    nb.metadata["kernelspec"] = dict(notebooks.KERNELSPEC)
+    nb.cells = [nbformat.v4.new_code_cell("SMALL = False\nEPOCHS = 1\nNAME = 'default'",
                                           metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("raise ValueError('broken on purpose')" if fail
-                                          else "print(SMALL, NAME)")]
+                                          else "print(SMALL, EPOCHS, NAME)")]
+    path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path
 
 
-def test_injected_parameters_follow_the_parameters_cell_and_override_defaults():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("title"),
-                nbformat.v4.new_code_cell("A = 1", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("print(A)")]
-    inject_parameters(nb, {"A": 2})
-    assert INJECTED_TAG in nb.cells[2].metadata["tags"]
-    assert "A = 2" in nb.cells[2].source
-
-
-def test_unknown_parameter_is_refused():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("SMALL = False", metadata={"tags": ["parameters"]})]
-    with pytest.raises(RuntimeError, match="SMAL"):
-        inject_parameters(nb, {"SMAL": True})
+def printed(nb) -> str:
+    return "".join(o.get("text", "") for o in nb.cells[-1].outputs).strip()
 
 
 @pytest.mark.notebook
-def test_run_notebook_injects_parameters(tmp_path):
-    nb = run_notebook(tiny_notebook(tmp_path / "tiny.ipynb"), {"SMALL": True, "NAME": "x"})
-    assert nb.cells[-1].outputs[0]["text"].strip() == "True x"
+def test_cli_passes_parameters_as_python_literals(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    tiny_notebook(folder)
+    monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    out = tmp_path / "out"
+    assert notebooks.main(["01", "-p", "EPOCHS", "5", "-p", "NAME", "x", "-p", "SMALL", "True",
+                           "--output-dir", str(out)]) == 0
+    nb = nbformat.read(out / "01_tiny.ipynb", as_version=4)
+    assert printed(nb) == "True 5 x"
+    assert (out / "01_tiny.py").is_file()
+
+
+def test_unknown_parameter_is_refused(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    tiny_notebook(folder)
+    monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    assert notebooks.main(["-p", "EPOCS", "5"]) == 2
+    assert "EPOCS" in capsys.readouterr().err
+    with pytest.raises(NotebookError, match="EPOCS"):
+        run_notebook(folder / "01_tiny.ipynb", {"EPOCS": 5})
 
 
 @pytest.mark.notebook
-def test_failure_names_the_notebook_and_the_cell(tmp_path):
-    path = tiny_notebook(tmp_path / "broken.ipynb", fail=True)
-    with pytest.raises(RuntimeError) as error:
-        run_notebook(path, {"SMALL": True}, output_path=tmp_path / "out.ipynb")
-    message = str(error.value)
-    assert "broken.ipynb" in message and "cell 2 of 2" in message
-    assert "ValueError: broken on purpose" in message
-    assert (tmp_path / "out.ipynb").is_file()  # the executed copy shows the error in context
+def test_a_failing_notebook_gives_one_line_and_the_others_still_run(tmp_path, monkeypatch,
+                                                                    capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    tiny_notebook(folder, "01_broken", fail=True)
+    tiny_notebook(folder, "02_fine")
+    monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    out = tmp_path / "out"
+    assert notebooks.main(["--output-dir", str(out)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert errors == ["error: 01_broken.ipynb failed at cell 2 of 2 "
+                      '("raise ValueError(\'broken on purpose\')"): '
+                      "ValueError: broken on purpose"]
+    assert (out / "02_fine.ipynb").is_file() and not (out / "01_broken.ipynb").exists()

@@ -11,17 +11,19 @@ from emotion_classification import quiet
 
 quiet.install()
 
-from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX  # noqa: E402
-
-#: public name -> module that defines it, imported when the name is first used
+#: public name -> module that defines it, imported when the name is first used (so that
+#: the package and ``python -m emotion_classification`` start with the standard library only,
+#: and Ctrl-C at any moment reaches the command's one-line handler)
 LAZY_NAMES = {
+    "CLASS_NAMES": "emotion_classification.data",
+    "IMAGE_SIZE_PX": "emotion_classification.data",
     "EmotionRecognizer": "emotion_classification.recognizer",
     "ImageReadError": "emotion_classification.images",
     "read_image": "emotion_classification.images",
     "analyze_video": "emotion_classification.video",
 }
 
-__all__ = ["CLASS_NAMES", "IMAGE_SIZE_PX", *LAZY_NAMES]
+__all__ = list(LAZY_NAMES)
 __version__ = "0.1.0"
 
 

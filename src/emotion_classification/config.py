@@ -22,7 +22,7 @@ DEFAULT_RUNS_DIR = "runs"
 RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
 
 
-def option(default, help: str, choices: tuple[str, ...] | None = None):
+def option(default, help: str, choices: tuple | None = None):
     """A config field with its ``--help`` sentence (and choices) in the field's metadata."""
     return field(default=default, metadata={"help": help, "choices": choices})
 
@@ -40,7 +40,7 @@ class TrainConfig:
     block_dropout: float = option(0.0, "Dropout rate between conv blocks.")
     head_units: int = option(256, "Units of the dense layer before the output.")
     crop_px: int = option(4, "Pixels cropped from each edge inside the model (input stays 48x48).")
-    channels: int = option(1, "Input channels: 1 (gray) or 3 (gray repeated to RGB).")
+    channels: int = option(1, "Input channels: 1 (gray) or 3 (gray repeated to RGB).", (1, 3))
     augmentation: str = option("default", "Training augmentation: default (one affine "
                                "resampling), seed (the study's layers), erase (default plus "
                                "random erasing) or none.", AUGMENTATIONS)
@@ -81,7 +81,7 @@ class TrainConfig:
     name: str | None = option(None, "Run name: the run is written to RUNS_DIR/NAME/ "
                               "(default: the start time, YYYYMMDD-HHMMSS).")
     runs_dir: str = option(DEFAULT_RUNS_DIR, "Folder holding one subfolder per run.")
-    verbose: int = option(2, "0 silent, 1 or 2 one line per epoch.")
+    verbose: int = option(2, "Console output: 0 silent, 1 or 2 one line per epoch.", (0, 1, 2))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -7,6 +7,8 @@ The output layer always computes in float32 so mixed-precision training stays st
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
@@ -145,8 +147,8 @@ def load_keras_file(path) -> keras.Model:
     import zipfile
 
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: not a valid Keras model file (a .keras file is a zip "
-                             "archive; this one is truncated or something else)")
+        raise ModelFileError(f"{path}: not a valid Keras model file (cannot load it: a .keras "
+                             "file is a zip archive and this one is truncated or not one)")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file
@@ -177,6 +179,12 @@ def load_record(json_path) -> dict:
     if not isinstance(record["calibration"], dict) or not isinstance(record["class_names"], list):
         raise ModelFileError(f"{json_path}: 'calibration' must be an object and 'class_names' "
                              "a list")
+    for key in ("temperature", "uncertain_threshold"):
+        value = record["calibration"].get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise ModelFileError(f"{json_path}: calibration {key} must be a number, got "
+                                 f"{value!r}")
     return record
 
 

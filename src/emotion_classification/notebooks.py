@@ -1,20 +1,16 @@
-"""Run the project's notebooks headless, with parameters, the way papermill does.
+"""Run the project's notebooks with papermill, with parameters, and keep each pair in step.
 
-A notebook's first code cell is tagged ``parameters`` and holds every default
-(``SMALL = False``, ``FIGURE_DIR = "reports/figures"`` or ``None`` where the notebook
-picks the folder itself, ...). :func:`run_notebook` inserts a
-cell tagged ``injected-parameters`` right after it, so the values passed in override the
-defaults, then executes every cell top to bottom with nbclient.
+Each ``notebooks/NN_name.ipynb`` is paired with ``notebooks/NN_name.py`` (jupytext
+``py:percent``, see ``notebooks/jupytext.toml``): edit either, in Jupyter or in an editor.
+A notebook's first code cell is tagged ``parameters``; papermill inserts the values passed
+in right after it. By default the executed notebook, outputs included, replaces the one in
+``notebooks/`` (so it can be committed) and its ``.py`` is synced from it.
 
-The kernel is always the Python running this code (``sys.executable``), never whatever
-``python3`` kernelspec happens to be registered on the machine, so a fresh virtual
-environment works without ``ipykernel install``.
+Command line::
 
-Command line (regenerates the README figures from the full data)::
-
-    python -m emotion_classification notebooks            # every notebook, full data
-    python -m emotion_classification notebooks 01_eda     # only some, by name or prefix
-    python -m emotion_classification notebooks --small    # quick check, figures to a temp dir
+    python -m emotion_classification notebooks                 # all of them, full data
+    python -m emotion_classification notebooks 03 -p EPOCHS 5  # one, with a parameter
+    python -m emotion_classification notebooks --small         # quick check, figures to a temp dir
 """
 
 from __future__ import annotations
@@ -22,21 +18,31 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emotion_classification.data import project_root
+from emotion_classification.files import atomic_output, project_root
 
-#: Longest a single cell may run before the notebook is declared failed.
-CELL_TIMEOUT_S = 1800
-PARAMETERS_TAG = "parameters"
-INJECTED_TAG = "injected-parameters"
 KERNEL_NAME = "python3"
-#: Path settings resolved against the caller's folder before the kernel starts in the
-#: notebook's folder, so ``FER2013_DIR=../shared/data/fer2013`` means the same in both.
+PARAMETERS_TAG = "parameters"
+PAIRED_FORMATS = "ipynb,py:percent"
+#: The ``.ipynb``'s jupytext settings (as in notebooks/jupytext.toml): the ``.py`` holds cells only.
+JUPYTEXT_METADATA = {"formats": PAIRED_FORMATS, "notebook_metadata_filter": "-all"}
+KERNELSPEC = {"name": KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"}
+#: Path settings made absolute before the kernel starts in the notebooks' folder, so
+#: ``FER2013_DIR=../shared/data/fer2013`` means the same there as where the command runs.
 PATH_ENV_VARS = ("FER2013_DIR", "EMOTION_CACHE_DIR", "EMOTION_SHARED_DIR")
+#: Papermill's per-cell bookkeeping, dropped from saved notebooks as noise in diffs.
+PAPERMILL_CELL_KEYS = ("papermill", "execution")
+#: Cells papermill adds (the injected parameters, its error banners): not the notebook's own.
+PAPERMILL_CELL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+#: What the kernel process prints on stderr that says nothing to a user.
+KERNEL_NOISE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP")
 
 
 class NotebookError(RuntimeError):
@@ -48,13 +54,14 @@ def notebook_dir() -> Path:
     return project_root() / "notebooks"
 
 
-def list_notebooks(names: list[str] | None = None) -> list[Path]:
-    """The notebooks in ``notebooks/`` in name order, or those matching ``names``.
+def list_notebooks(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
+    """The notebooks of ``folder`` in name order, or those matching ``names``.
 
-    A name matches a notebook by file name, stem or prefix (``01``, ``01_eda``,
-    ``01_eda.ipynb``); a name matching nothing raises :class:`NotebookError`.
+    A name matches by file name, stem or prefix (``01``, ``01_eda``, ``01_eda.ipynb``); a
+    name matching nothing raises :class:`NotebookError`.
     """
-    found = sorted(notebook_dir().glob("*.ipynb"))
+    folder = folder or notebook_dir()
+    found = sorted(folder.glob("*.ipynb"))
     if not names:
         return found
     chosen: list[Path] = []
@@ -62,100 +69,59 @@ def list_notebooks(names: list[str] | None = None) -> list[Path]:
         matches = [p for p in found if p.name == name or p.stem == name
                    or p.name.startswith(name)]
         if not matches:
-            raise NotebookError(f"no notebook matches {name!r} in {notebook_dir()}; "
-                                f"there are: {', '.join(p.name for p in found) or 'none'}")
+            raise NotebookError(f"no notebook matches {name!r} in {folder}; there are: "
+                                f"{', '.join(p.name for p in found) or 'none'}")
         chosen += [p for p in matches if p not in chosen]
     return chosen
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value as a Python literal (``5``, ``True``, ``None``, ``[1, 2]``), else text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parameters_cell(nb) -> Any | None:
+    """The notebook's cell tagged ``parameters``, or None."""
+    return next((cell for cell in nb.cells
+                 if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])), None)
 
 
 def defined_names(source: str) -> set[str]:
     """Names assigned at the top level of a parameters cell (``A = 1``, ``B: int = 2``)."""
     names: set[str] = set()
     for node in ast.parse(source).body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) else [])
-        for target in targets:
-            elements = target.elts if isinstance(target, ast.Tuple) else [target]
-            names |= {t.id for t in elements if isinstance(t, ast.Name)}
+        if isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
     return names
 
 
-def parameters_source(parameters: dict[str, Any]) -> str:
-    """Python assignments for the injected cell; values must survive ``repr`` round trips."""
-    lines = ["# Parameters injected by emotion_classification.notebooks.run_notebook"]
-    for name, value in parameters.items():
-        if not name.isidentifier():
-            raise ValueError(f"parameter name {name!r} is not a Python identifier")
-        text = repr(value)
-        try:
-            ok = ast.literal_eval(text) == value
-        except (ValueError, SyntaxError):
-            ok = False
-        if not ok:
-            raise ValueError(f"parameter {name}={text} is not a plain literal (str, number, "
-                             "bool, None, list, dict); pass paths as str")
-        lines.append(f"{name} = {text}")
-    return "\n".join(lines) + "\n"
-
-
-def inject_parameters(nb, parameters: dict[str, Any], label: str = "notebook"):
-    """Insert the parameter cell after the ``parameters`` cell (at the top if there is none).
-
-    A name the ``parameters`` cell does not define is an error, so a typo such as
-    ``SMAL=True`` cannot silently run the full-data version.
-    """
+def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
+    """Refuse names the ``parameters`` cell does not define: a typo such as ``SMAL`` must not
+    silently run the full-data version."""
     import nbformat
 
-    if not parameters:
-        return nb
-    tagged = [i for i, cell in enumerate(nb.cells)
-              if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])]
-    if tagged:
-        known = defined_names(nb.cells[tagged[0]].source)
-        unknown = sorted(set(parameters) - known)
-        if unknown:
-            raise NotebookError(f"{label}: its '{PARAMETERS_TAG}' cell defines no "
-                                f"{', '.join(unknown)} (it defines {', '.join(sorted(known))})")
-    cell = nbformat.v4.new_code_cell(parameters_source(parameters),
-                                     metadata={"tags": [INJECTED_TAG]})
-    nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
-    return nb
+    cell = parameters_cell(nbformat.read(path, as_version=4))
+    if cell is None:
+        if parameters:
+            raise NotebookError(f"{path.name}: has no cell tagged '{PARAMETERS_TAG}'")
+        return
+    known = defined_names(cell.source)
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise NotebookError(f"{path.name}: its parameters cell defines no {', '.join(unknown)} "
+                            f"(it defines {', '.join(sorted(known))})")
 
 
-def current_python_kernel_manager_class():
-    """An nbclient kernel manager whose ``python3`` kernel is this interpreter.
-
-    jupyter_client would otherwise pick the first ``python3`` kernelspec on its search path,
-    which may be a user-level spec pointing at another Python without this package.
-    """
-    from ipykernel.kernelspec import get_kernel_dict
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from traitlets import default
-
-    class CurrentPythonKernelSpecManager(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-            if kernel_name != KERNEL_NAME:
-                return super().get_kernel_spec(kernel_name)
-            spec = get_kernel_dict()  # argv starts with sys.executable
-            return KernelSpec(argv=spec["argv"], display_name=spec["display_name"],
-                              language=spec["language"], metadata=spec.get("metadata", {}))
-
-    class CurrentPythonKernelManager(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _kernel_spec_manager_default(self):
-            return CurrentPythonKernelSpecManager(data_dir=self.data_dir)
-
-    return CurrentPythonKernelManager
-
-
-def kernel_env() -> dict[str, str]:
-    """This process's environment, relative paths in :data:`PATH_ENV_VARS` made absolute."""
-    env = dict(os.environ)
+def kernel_env() -> None:
+    """Make relative paths in :data:`PATH_ENV_VARS` absolute (the kernel inherits them)."""
     for name in PATH_ENV_VARS:
-        if env.get(name) and not os.path.isabs(env[name]):
-            env[name] = os.path.abspath(env[name])
-    return env
+        if os.environ.get(name) and not os.path.isabs(os.environ[name]):
+            os.environ[name] = os.path.abspath(os.environ[name])
 
 
 def first_line(source: str, limit: int = 60) -> str:
@@ -164,109 +130,190 @@ def first_line(source: str, limit: int = 60) -> str:
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-def describe_cell(nb, index: int) -> str:
-    """``cell 3 of 12`` counted from 1 as in the notebook file, or ``the injected parameters``."""
-    tags = [cell.get("metadata", {}).get("tags", []) for cell in nb.cells]
-    injected = [i for i, cell_tags in enumerate(tags) if INJECTED_TAG in cell_tags]
-    if index in injected:
-        return "the injected parameters cell"
-    number = index + 1 - sum(i < index for i in injected)
-    return f"cell {number} of {len(nb.cells) - len(injected)}"
+def failure_message(path: Path, nb, error: Exception) -> str:
+    """One line: the notebook, the failing cell (numbered as in the source) and the error."""
+    cells = [c for c in nb.cells
+             if not set(c.get("metadata", {}).get("tags", [])) & PAPERMILL_CELL_TAGS]
+    failed = next((i for i, c in enumerate(cells) if c.cell_type == "code" and any(
+        o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    where = "before the first cell" if failed is None else (
+        f"cell {failed + 1} of {len(cells)} ({first_line(cells[failed].source)!r})")
+    reason = f"{getattr(error, 'ename', type(error).__name__)}: " \
+             f"{getattr(error, 'evalue', str(error).strip().splitlines()[-1:] or '')}"
+    return f"{path.name} failed at {where}: {reason}"
 
 
-def run_notebook(path: str | os.PathLike, parameters: dict[str, Any] | None = None, *,
-                 timeout_s: int = CELL_TIMEOUT_S, cwd: str | os.PathLike | None = None,
-                 output_path: str | os.PathLike | None = None):
-    """Execute a notebook top to bottom with ``parameters`` injected; return the result.
+@contextmanager
+def kernel_stderr_filtered() -> Iterator[None]:
+    """Pass on what the kernel process writes to stderr, less its start-up and TensorFlow
+    noise (:func:`emotion_classification.quiet.is_noise`)."""
+    from emotion_classification.quiet import is_noise, showing_everything
 
-    ``cwd`` defaults to the notebook's folder (as in Jupyter). ``timeout_s`` applies to each
-    cell. The executed notebook, outputs included, is written to ``output_path`` when given,
-    also when a cell fails, so the error can be read in context. A failure raises
-    :class:`NotebookError` naming the notebook, the cell and the error.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    if showing_everything():
+        yield
+        return
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines()
+                    if not is_noise(line) and not KERNEL_NOISE.search(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+                sys.stderr.flush()
 
-    path = Path(path)
-    if not path.is_file():
-        raise NotebookError(f"notebook not found: {path}")
-    nb = inject_parameters(nbformat.read(path, as_version=4), dict(parameters or {}), path.name)
-    current: dict[str, Any] = {}
 
-    def remember_cell(cell, cell_index: int, **_: Any) -> None:
-        current.update(cell=cell, index=cell_index)
-
-    client = NotebookClient(nb, timeout=timeout_s, kernel_name=KERNEL_NAME,
-                            kernel_manager_class=current_python_kernel_manager_class(),
-                            resources={"metadata": {"path": str(cwd or path.parent)}},
-                            on_cell_start=remember_cell)
-    try:
-        client.execute(env=kernel_env())
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-        where = "before the first cell"
-        if current:
-            cell = current["cell"]
-            where = f"{describe_cell(nb, current['index'])} ({first_line(cell.source)!r})"
-        if isinstance(error, CellExecutionError):
-            reason = f"{error.ename}: {error.evalue}"
-        elif isinstance(error, CellTimeoutError):
-            reason = f"timed out after {timeout_s} s"
-        else:
-            reason = f"the kernel died ({error})"
-        raise NotebookError(f"notebook {path.name} failed at {where}: {reason}") from error
-    finally:
-        if output_path is not None:
-            Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, output_path)
+def clean(nb):
+    """Drop papermill's timing and status metadata so a rerun changes only real outputs."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        for key in PAPERMILL_CELL_KEYS:
+            cell.metadata.pop(key, None)
+        if not cell.metadata.get("tags", True):  # papermill adds an empty list to every cell
+            del cell.metadata["tags"]
+    nb.metadata["jupytext"] = dict(JUPYTEXT_METADATA)
     return nb
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m emotion_classification notebooks [--small] [NAMES...]``."""
+def notebook_from_py(py_path: Path):
+    """The notebook a paired ``.py`` describes, with this project's kernel and stable cell ids
+    (``cell-00``, ...), for a new pair; jupytext's sync keeps the ids of an existing one."""
+    import jupytext
+
+    nb = jupytext.read(py_path, fmt="py:percent")
+    nb.metadata.update(kernelspec=dict(KERNELSPEC), language_info={"name": "python"},
+                       jupytext=dict(JUPYTEXT_METADATA))
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index:02d}"
+    return nb
+
+
+def write_pair(nb, output_path: Path) -> None:
+    """Write the notebook and its paired ``py:percent`` file beside it, atomically."""
+    import jupytext
+    import nbformat
+
+    with atomic_output(output_path) as tmp:
+        nbformat.write(nb, tmp)
+    with atomic_output(output_path.with_suffix(".py")) as tmp:
+        jupytext.write(nb, tmp, fmt="py:percent")
+
+
+def run_notebook(path: str | os.PathLike, parameters: dict[str, Any] | None = None, *,
+                 output_path: str | os.PathLike | None = None, cwd: str | os.PathLike | None = None):
+    """Execute a notebook top to bottom with papermill, ``parameters`` injected; return it.
+
+    The kernel starts in ``cwd`` (default: the notebook's folder, as in Jupyter). The executed
+    notebook, outputs included, is written with its paired ``.py`` to ``output_path`` when
+    given, not when a cell fails. A failure raises :class:`NotebookError` with one line
+    naming the notebook, the cell and the error.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"{path}: notebook not found")
+    parameters = dict(parameters or {})
+    check_parameters(path, parameters)
+    kernel_env()
+    with tempfile.TemporaryDirectory(prefix="notebook-") as scratch:
+        executed = Path(scratch) / path.name
+        try:
+            with kernel_stderr_filtered():
+                papermill.execute_notebook(str(path), str(executed), parameters=parameters,
+                                           cwd=str(cwd or path.parent), kernel_name=KERNEL_NAME,
+                                           progress_bar=False, log_output=False)
+        except PapermillExecutionError as error:
+            nb = nbformat.read(executed, as_version=4)
+            raise NotebookError(failure_message(path, nb, error)) from error
+        except Exception as error:  # the kernel died, or would not start
+            raise NotebookError(f"{path.name} failed: {type(error).__name__}: "
+                                f"{str(error).strip().splitlines()[-1:] or ''}") from error
+        nb = clean(nbformat.read(executed, as_version=4))
+    if output_path is not None:
+        write_pair(nb, Path(output_path))
+    return nb
+
+
+def parameter_pairs(pairs: list[list[str]] | None) -> dict[str, Any]:
+    """``-p KEY VALUE`` pairs as a dict, values parsed as Python literals."""
+    return {key: parse_value(value) for key, value in pairs or []}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification notebooks",
-        description="Run the notebooks in notebooks/ in order. Full mode (the default) uses "
-                    "all of FER2013 and rewrites the README figures in reports/figures/.")
-    parser.add_argument("names", nargs="*", help="notebooks to run, by name or prefix "
-                        "(default: all)")
-    parser.add_argument("--small", action="store_true", help="small-data mode: a few images "
-                        "per class, figures to a temporary folder (a quick check)")
-    parser.add_argument("--figure-dir", help="where figures go (default: reports/figures, "
-                        "or a temporary folder with --small)")
-    parser.add_argument("--output-dir", default="runs/notebooks", help="where the executed "
-                        "copies with outputs are written (default: runs/notebooks)")
-    parser.add_argument("--timeout-s", type=int, default=CELL_TIMEOUT_S,
-                        help=f"limit per cell in seconds (default {CELL_TIMEOUT_S})")
-    args = parser.parse_args(argv)
+        description="Run the notebooks in notebooks/ in order with papermill. Full mode uses "
+                    "all of FER2013, rewrites the README figures in reports/figures/ and saves "
+                    "each executed notebook (and its paired .py) in place.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="Notebooks to run, by file name, stem or prefix such as 03; "
+                             "none means all.")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                        help="Set a parameter of the notebooks' parameters cell, e.g. "
+                             "-p EPOCHS 5; VALUE is read as a Python literal (5, True, None, "
+                             "'text'), else as text. Repeatable (default: each notebook's own values).")
+    parser.add_argument("--small", action=argparse.BooleanOptionalAction, default=False,
+                        help="Small-data mode: a few images per class, figures to a temporary "
+                             "folder, executed notebooks to a temporary folder unless "
+                             "--output-dir is given: a quick check (default: --no-small).")
+    parser.add_argument("--output-dir", default=None,
+                        help="Folder for the executed notebooks and their .py files; the "
+                             "default replaces them in notebooks/ (a temporary folder with "
+                             "--small).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m emotion_classification notebooks [NAME ...] [-p KEY VALUE ...]``."""
+    args = build_parser().parse_args(argv)
     try:
         paths = list_notebooks(args.names)
     except NotebookError as error:
-        print(f"notebooks: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if not paths:
-        print(f"notebooks: no notebooks in {notebook_dir()}", file=sys.stderr)
+    parameters = parameter_pairs(args.parameter)
+    if args.small:  # never replace the README figures or the committed notebooks
+        parameters = {"SMALL": True, "FIGURE_DIR": tempfile.mkdtemp(prefix="figures-small-"),
+                      **parameters}
+    if args.output_dir:
+        output_dir = Path(args.output_dir).resolve()
+    else:
+        output_dir = Path(tempfile.mkdtemp(prefix="notebooks-small-")) if args.small else None
+    defined = {path: notebook_parameters(path) for path in paths}
+    unknown = sorted(set(parameters) - set().union(*defined.values()))
+    if unknown:
+        print(f"error: no chosen notebook has a parameter {', '.join(unknown)}", file=sys.stderr)
         return 2
-    parameters: dict[str, Any] = {}
-    if args.figure_dir:  # relative to where the command runs, as users expect
-        parameters["FIGURE_DIR"] = str(Path(args.figure_dir).resolve())
-    if args.small:  # never overwrite the README figures with small-data ones
-        parameters["SMALL"] = True
-        parameters.setdefault("FIGURE_DIR", tempfile.mkdtemp(prefix="figures-small-"))
-    output_dir = project_root() / args.output_dir
+    failed = 0
     for path in paths:
         print(f"running {path.name} ...", flush=True)
+        given = {key: value for key, value in parameters.items() if key in defined[path]}
         try:
-            run_notebook(path, parameters, timeout_s=args.timeout_s,
-                         output_path=output_dir / path.name)
+            run_notebook(path, given, output_path=(output_dir or path.parent) / path.name)
         except NotebookError as error:
-            print(f"notebooks: {error}", file=sys.stderr)
-            print(f"the executed copy, with the error in context, is {output_dir / path.name}",
-                  file=sys.stderr)
-            return 1
-    where = parameters.get("FIGURE_DIR", "reports/figures")
-    print(f"ran {len(paths)} notebook(s); figures in {where}; executed copies in {output_dir}")
-    return 0
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+    where = output_dir or notebook_dir()
+    print(f"ran {len(paths) - failed} of {len(paths)} notebook(s); executed copies in {where}"
+          + (f"; figures in {parameters['FIGURE_DIR']}" if "FIGURE_DIR" in parameters else ""))
+    return 1 if failed else 0
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """Names the notebook's ``parameters`` cell defines."""
+    import nbformat
+
+    cell = parameters_cell(nbformat.read(path, as_version=4))
+    return defined_names(cell.source) if cell is not None else set()
 
 
 if __name__ == "__main__":

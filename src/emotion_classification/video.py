@@ -356,7 +356,7 @@ def run_video(args) -> int:
                                      min_face_size=args.min_face_size, tta=args.tta)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = analyze_video(cli_path(args.file), every=args.every, fps=args.fps,
+            table = analyze_video(Path(args.file), every=args.every, fps=args.fps,
                                   recognizer=recognizer, iou_threshold=args.iou, progress=None,
                                   annotate_path=out_dir / f"{name}_annotated.mp4"
                                   if args.annotate else None)

@@ -1,0 +1,145 @@
+# %% [markdown]
+# # 05 · Every face in a group photo
+#
+# The original study ran MTCNN on a group photo, cut every face out, classified the faces one
+# at a time and drew the labels. This notebook runs the same idea through
+# `emotion_classification.EmotionRecognizer`, which changes the parts the study got wrong:
+#
+# * **one classifier call for all faces** instead of one `predict` per face;
+# * each face is a **square around the box centre** with a 10% margin; at the image border the
+#   square is filled by repeating edge pixels instead of being shifted;
+# * the crop is converted to **grayscale and resized with `cv2.INTER_AREA`**, exactly like the
+#   training images (the study fed BGR crops to a model trained on RGB);
+# * probabilities are **calibrated** with the temperature fitted on validation data;
+# * a face is **uncertain** (red, saved under `faces/rejected/`) when the detector is less than
+#   0.99 sure (the study's rule) or the calibrated top probability is below the threshold
+#   chosen on validation; confident faces are green;
+# * colours are given in the channel order the image is drawn in, and **labels scale with
+#   the image** instead of using a fixed font size.
+#
+# **Your own photo**: put it in `data/photos/` (the first photo there, in name order, is used)
+# or set `IMAGE_PATH`. Without one, the notebook uses a portrait that ships with matplotlib.
+# The same pipeline is available from the command line:
+# `python -m emotion_classification predict PHOTO --out outputs --panel`.
+
+# %% tags=["parameters"]
+IMAGE_PATH = None  # None: the first photo in data/photos/, else matplotlib's sample portrait
+MODEL_PATH = None  # .keras model; None means the committed models/emotion_cnn.keras
+OUT_DIR = None  # annotated image, crops, JSON, CSV; None: outputs/group_photo (temp dir if SMALL)
+FIGURE_DIR = "reports/figures"  # group_photo.png and group_photo_panel.png go here
+SEED_RESULT_PATH = "../shared/reference/seed-people-detected.jpg"  # shown only if it exists
+DETECTOR_THRESHOLD = 0.9  # faces below this detector confidence are not reported
+TTA = False  # average each face with its mirror image
+SMALL = False  # True: photo shrunk to 512 px, 6 faces in the panel (a quick check)
+
+# %%
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+from PIL import Image
+
+from emotion_classification.drawing import annotate, plot_face_panel
+from emotion_classification.files import project_path
+from emotion_classification.images import expand_inputs, is_photo, read_image, sample_photo
+from emotion_classification.plots import save_figure
+from emotion_classification.recognizer import faces_table, recognizer_for_notebook
+from emotion_classification.results import save_analyses
+
+SMALL_MAX_SIDE_PX = 512
+SMALL_PANEL_FACES = 6
+USER_PHOTO_DIR = project_path("data/photos")
+
+
+def default_photo() -> Path:
+    """The first photo in data/photos/ (name order), else matplotlib's sample portrait."""
+    photos = [p for p in expand_inputs([USER_PHOTO_DIR]) if is_photo(p)] \
+        if USER_PHOTO_DIR.is_dir() else []
+    return photos[0] if photos else sample_photo()
+
+
+# relative paths are taken from the project root, so the notebook's folder does not matter
+image_path = project_path(IMAGE_PATH) if IMAGE_PATH else default_photo()
+figure_dir = project_path(FIGURE_DIR)
+if OUT_DIR:
+    out_dir = project_path(OUT_DIR)
+elif SMALL:
+    out_dir = Path(tempfile.mkdtemp(prefix="group-photo-"))
+else:
+    out_dir = project_path("outputs/group_photo")
+recognizer, which_model = recognizer_for_notebook(MODEL_PATH, small=SMALL,
+                                                  detector_threshold=DETECTOR_THRESHOLD, tta=TTA)
+print(which_model)
+print("image:", image_path)
+
+# %% [markdown]
+# ## Detect, classify, draw
+#
+# All faces go through the classifier together; the timing covers detection, classification
+# and drawing (see `scripts/benchmark_inference.py` for a comparison with the study's loop).
+
+# %%
+rgb = read_image(image_path)  # RGB uint8, EXIF orientation applied
+if SMALL:
+    thumbnail = Image.fromarray(rgb)
+    thumbnail.thumbnail((SMALL_MAX_SIDE_PX, SMALL_MAX_SIDE_PX))
+    rgb = np.asarray(thumbnail)
+
+start = time.perf_counter()
+analysis = recognizer.analyze([rgb])[0]
+annotated = annotate(rgb, analysis.records)
+elapsed_s = time.perf_counter() - start
+
+json_path, csv_path = save_analyses(out_dir, [(image_path, analysis)], recognizer.settings(),
+                                    recognizer.class_names, margin=recognizer.margin)
+uncertain = sum(record["uncertain"] for record in analysis.records)
+print(f"{len(analysis.records)} faces ({uncertain} uncertain) in {rgb.shape[1]}x{rgb.shape[0]} px, "
+      f"{elapsed_s:.2f} s")
+print("outputs:", out_dir)
+
+# %% [markdown]
+# ## The result
+#
+# Green boxes: confident faces; red: uncertain ones. Where the original study's result for
+# its group photo is available (`SEED_RESULT_PATH`), it is shown on the right, in its own
+# colours: blue for faces the detector was over 0.99 sure of, red for the rest.
+
+# %%
+seed_path = project_path(SEED_RESULT_PATH) if SEED_RESULT_PATH else None
+panels = [(f"this project: {len(analysis.records)} faces", annotated)]
+if seed_path is not None and seed_path.is_file():
+    panels.append(("original study", np.asarray(Image.open(seed_path).convert("RGB"))))
+fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 5.5), squeeze=False)
+for ax, (title, image) in zip(axes[0], panels, strict=True):
+    ax.imshow(image)
+    ax.set_title(title)
+    ax.axis("off")
+fig.tight_layout()
+save_figure(fig, figure_dir / "group_photo.png")
+
+# %% [markdown]
+# ## Every face's probabilities
+#
+# Each face as the classifier saw it (48x48 grayscale) with its calibrated probabilities;
+# numbers match those drawn inside the boxes on the left.
+
+# %%
+shown = SMALL_PANEL_FACES if SMALL else len(analysis.records)
+fig = plot_face_panel(annotate(rgb, analysis.records[:shown], numbers=True),
+                      analysis.records[:shown], analysis.crops[:shown],
+                      figure_dir / "group_photo_panel.png", recognizer.class_names)
+
+# %% [markdown]
+# ## The JSON as a table
+#
+# One row per face: box in pixels, detector confidence, calibrated probabilities. The same
+# content is in `results.json` and `results.csv` in the output folder.
+
+# %%
+table = faces_table(analysis.records, recognizer.class_names)
+display(table.round(3))
+print(table["top_emotion"].value_counts().to_string())
+print("figures written:", figure_dir / "group_photo.png", figure_dir / "group_photo_panel.png")

@@ -1,0 +1,209 @@
+"""Make a finished training run the shipped model: the one deliberate step that replaces
+``models/emotion_cnn.*`` and what depends on it in ``reports/``.
+
+``python -m emotion_classification promote runs/<name>`` copies the run's model, record and
+history, re-evaluates the model (test metrics, calibration fitted on the validation split,
+``reports/evaluation.json`` and its figures), redraws the learning curves, re-exports the
+TensorFlow Lite files and re-renders the README tables. Everything is built in a staging
+folder first and renamed into place at the end, so a failure leaves the shipped files as
+they were. It prints what it replaced: validation and test accuracy, old and new, and the
+sha256 of both models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from emotion_classification.files import project_path, project_root, write_json
+from emotion_classification.records import HISTORY_FILE, MODEL_FILE, RECORD_FILE, shown_path
+
+SHIPPED_STEM = "emotion_cnn"
+TABLES_SCRIPT = "scripts/render_tables.py"
+
+
+class PromoteError(ValueError):
+    """A run that cannot be promoted (missing, unfinished, without a record)."""
+
+
+def check_run(run_dir: Path) -> dict:
+    """The finished run's record; a one-line :class:`PromoteError` otherwise."""
+    if not run_dir.is_dir():
+        raise PromoteError(f"{run_dir}: no such run folder")
+    record_path, model_path = run_dir / RECORD_FILE, run_dir / MODEL_FILE
+    manifest_path = run_dir / "checkpoint" / "manifest.json"
+    if not record_path.is_file() and manifest_path.is_file():
+        done = json.loads(manifest_path.read_text())["progress"]["epochs_done"]
+        raise PromoteError(f"{run_dir}: the run is unfinished ({done} epochs done); give its "
+                           "train command again to finish it first")
+    if not record_path.is_file():
+        raise PromoteError(f"{run_dir}: no {RECORD_FILE}: not a finished training run")
+    if not model_path.is_file():
+        raise PromoteError(f"{run_dir}: no {MODEL_FILE} beside its record")
+    try:
+        return json.loads(record_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PromoteError(f"{record_path}: not a readable JSON record ({error})") from None
+
+
+def sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def summary(record: dict | None, model_path: Path) -> dict:
+    """Validation accuracy, test accuracy (when evaluated) and sha256 of a model."""
+    record = record or {}
+    test = record.get("test_metrics", {}).get("test", {})
+    return {"validation_accuracy": record.get("validation", {}).get("accuracy"),
+            "test_accuracy": test.get("accuracy"), "sha256": sha256(model_path)}
+
+
+def read_record(path: Path) -> dict | None:
+    """A JSON record, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def stage(run_dir: Path, record: dict, staging: Path, *, data_dir: str | None,
+          small_per_class: int) -> dict[str, Path]:
+    """Build every file promote will put in place inside ``staging``; returns
+    ``{relative target: staged file}`` (``models/...`` and ``reports/...``)."""
+    from emotion_classification.evaluate import evaluate
+    from emotion_classification.export import export_tflite
+    from emotion_classification.plots import plot_learning_curves
+
+    models, reports = staging / "models", staging / "reports"
+    models.mkdir(parents=True)
+    model_path = models / f"{SHIPPED_STEM}.keras"
+    shutil.copyfile(run_dir / MODEL_FILE, model_path)
+    record = {**record, "promoted": {"from": shown_path(run_dir),
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    write_json(model_path.with_suffix(".json"), record)
+    staged = {f"models/{model_path.name}": model_path,
+              f"models/{model_path.with_suffix('.json').name}": model_path.with_suffix(".json")}
+    if (run_dir / HISTORY_FILE).is_file():
+        history = models / f"{SHIPPED_STEM}.history.csv"
+        shutil.copyfile(run_dir / HISTORY_FILE, history)
+        plot_learning_curves(history, reports / "figures" / "learning_curves.png")
+        staged[f"models/{history.name}"] = history
+    report_path = reports / "evaluation.json"
+    evaluate(str(model_path), data_dir, small_per_class=small_per_class,
+             figure_dir=reports / "figures", report_path=report_path)
+    if report_path.is_file():  # name the shipped model, not the staging copy
+        report = json.loads(report_path.read_text())
+        write_json(report_path, {**report, "model": f"models/{model_path.name}"})
+    for path in export_tflite(model_path, models).values():
+        staged[f"models/{path.name}"] = path
+    for path in sorted(reports.rglob("*")):
+        if path.is_file():
+            staged[str(path.relative_to(staging))] = path
+    return staged
+
+
+def place(staged: dict[str, Path], models_dir: Path, reports_dir: Path) -> list[Path]:
+    """Rename the staged files onto their targets (same file system: atomic each)."""
+    placed = []
+    for relative, source in staged.items():
+        top, rest = relative.split("/", 1)
+        target = (models_dir if top == "models" else reports_dir) / rest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        placed.append(target)
+    return placed
+
+
+def render_tables(script: Path | None) -> str:
+    """Run the README table renderer (``--write``); a note when it cannot run."""
+    if script is None or not script.is_file():
+        return f"note: {script} not found; README tables not re-rendered"
+    done = subprocess.run([sys.executable, str(script), "--write"], cwd=project_root(),
+                          capture_output=True, text=True)
+    if done.returncode:
+        return f"warning: {script} failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    return f"README tables re-rendered ({script.name})"
+
+
+def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "models",
+            reports_dir: str | os.PathLike = "reports", notebooks: bool = False,
+            data_dir: str | None = None, small_per_class: int = 0,
+            tables_script: str | os.PathLike | None = TABLES_SCRIPT) -> dict:
+    """Make the finished run in ``run_dir`` the shipped model; return old and new summaries.
+
+    ``models_dir``, ``reports_dir`` and ``tables_script`` are the targets (tests point them
+    at temporary folders); ``small_per_class`` evaluates on a subset (tests only: its
+    numbers are not written into the model's record); ``notebooks`` re-executes the
+    notebooks afterwards so their saved outputs show the new model.
+    """
+    run_dir, models_dir, reports_dir = (project_path(run_dir), project_path(models_dir),
+                                        project_path(reports_dir))
+    record = check_run(run_dir)
+    shipped = models_dir / f"{SHIPPED_STEM}.keras"
+    old = summary(read_record(shipped.with_suffix(".json")), shipped)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for stale in models_dir.glob(".promote-*"):  # left by a promote that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=".promote-", dir=models_dir) as tmp:
+        staged = stage(run_dir, record, Path(tmp), data_dir=data_dir,
+                       small_per_class=small_per_class)
+        placed = place(staged, models_dir, reports_dir)
+    new = summary(read_record(shipped.with_suffix(".json")), shipped)
+    notes = [render_tables(project_path(tables_script) if tables_script else None)]
+    if notebooks:
+        done = subprocess.run([sys.executable, "-m", "emotion_classification", "notebooks"],
+                              cwd=project_root())
+        notes.append("notebooks re-executed" if done.returncode == 0
+                     else f"warning: the notebooks failed (exit {done.returncode})")
+    return {"run_dir": shown_path(run_dir), "old": old, "new": new,
+            "replaced": [shown_path(p) for p in placed], "notes": notes}
+
+
+def describe(result: dict, shipped: Path) -> str:
+    """What promote replaced, old -> new, in a few lines."""
+    def value(number):
+        return "none" if number is None else f"{number:.4f}"
+
+    old, new = result["old"], result["new"]
+    lines = [f"promoted {result['run_dir']} to {shown_path(shipped)} "
+             f"({len(result['replaced'])} files replaced)",
+             f"  validation accuracy: {value(old['validation_accuracy'])} -> "
+             f"{value(new['validation_accuracy'])}",
+             f"  test accuracy: {value(old['test_accuracy'])} -> {value(new['test_accuracy'])}",
+             f"  sha256: {old['sha256'] or 'none'} -> {new['sha256']}"]
+    return "\n".join(lines + [f"  {note}" for note in result["notes"]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from emotion_classification.data import DatasetNotFoundError
+    from emotion_classification.models import ModelFileError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m emotion_classification promote",
+        description="Make a finished run the shipped model: copy it to models/, re-evaluate "
+                    "and recalibrate it, redraw its figures, re-export TensorFlow Lite and "
+                    "re-render the README tables.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("run_dir", help="The finished run's folder, e.g. runs/20260101-120000.")
+    parser.add_argument("--data-dir", default=None,
+                        help="FER2013 folder for the evaluation ($FER2013_DIR or data/fer2013 "
+                             "when not given).")
+    parser.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=False,
+                        help="Also re-execute the notebooks so their outputs show the new "
+                             "model (slow).")
+    args = parser.parse_args(argv)
+    try:
+        result = promote(args.run_dir, data_dir=args.data_dir, notebooks=args.notebooks)
+    except (PromoteError, DatasetNotFoundError, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(describe(result, project_path("models") / f"{SHIPPED_STEM}.keras"))
+    return 0
