@@ -202,7 +202,7 @@ def test_csv_is_read_with_its_own_emotion_numbering(tmp_path):
             f"0,{pixels(40)},PublicTest",
             f"1,{pixels(50)},PrivateTest"]
     csv.write_text("\n".join(rows) + "\n")
-    with pytest.warns(BadDataWarning, match="row 5") as record:
+    with pytest.warns(BadDataWarning, match="line 5") as record:
         splits = load_fer2013_csv(csv)
     assert len(bad_data_warnings(record)) == 1
     train, test = splits["train"], splits["test"]
@@ -266,3 +266,41 @@ def test_class_counts_and_imbalance_ratio():
     assert table.loc["total", "train"] == len(full)
     assert imbalance_ratio(full.labels) == pytest.approx(8.0)
     assert imbalance_ratio(full.subset(full.labels != 1).labels) == pytest.approx(80 / 30)
+
+
+def test_csv_rows_with_bad_pixels_or_extra_columns_are_skipped_and_named(tmp_path):
+    from emotion_classification.data import DatasetError
+
+    csv = tmp_path / "fer2013.csv"
+    good = pixels(1)
+    csv.write_text("emotion,pixels,Usage\n"
+                   f"3,{good},Training\n"
+                   f"3,{good.replace(' ', ' x ', 1)},Training\n"  # a non-numeric value
+                   f"4,{good},PublicTest,extra\n"  # an extra column
+                   f"x,{good},Training\n"  # a non-numeric emotion
+                   f"0,{good},PrivateTest\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = load_fer2013_csv(csv)
+    assert len(splits["train"]) == 1 and len(splits["test"]) == 1
+    messages = bad_data_warnings(caught)
+    assert len(messages) == 1
+    assert "line 3: bad" in messages[0] and "line 5: bad" in messages[0]
+    assert "Skipping line 4: expected 3 fields, saw 4" in messages[0]
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(DatasetError, match="binary.csv"):
+        load_fer2013_csv(tmp_path / "binary.csv")
+
+
+def test_a_class_of_one_image_is_one_clear_error_and_an_empty_class_warns(dataset):
+    from emotion_classification.data import DatasetError, train_val_split
+
+    train = load_fer2013(dataset, use_cache=False, splits=("train",))["train"]
+    disgust = CLASS_NAMES.index("disgust")
+    keep = np.flatnonzero(train.labels != disgust).tolist() + \
+        np.flatnonzero(train.labels == disgust)[:1].tolist()
+    with pytest.raises(DatasetError, match="single image of disgust"):
+        train_val_split(train.subset(np.sort(keep)), 0.5)
+    no_disgust = train.subset(np.flatnonzero(train.labels != disgust))
+    with pytest.warns(BadDataWarning, match="no images of disgust"):
+        train_val_split(no_disgust, 0.5)

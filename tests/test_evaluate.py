@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_data import write_dataset
 
+from emotion_classification import calibration as cal
 from emotion_classification import evaluate as ev
 from emotion_classification.calibration import apply_temperature, is_uncertain
 from emotion_classification.data import CLASS_NAMES, load_fer2013, project_root, split_test
@@ -27,20 +28,20 @@ def synthetic(n: int = 4000, temperature: float = 2.0, seed: int = 0):
 
 def test_temperature_scaling_recovers_the_sharpening_and_lowers_ece():
     sharpened, calibrated, labels = synthetic()
-    temperature = ev.fit_temperature(sharpened, labels)
+    temperature = cal.fit_temperature(sharpened, labels)
     assert temperature == pytest.approx(2.0, rel=0.15)
-    before = ev.expected_calibration_error(sharpened, labels)
-    after = ev.expected_calibration_error(apply_temperature(sharpened, temperature), labels)
+    before = cal.expected_calibration_error(sharpened, labels)
+    after = cal.expected_calibration_error(apply_temperature(sharpened, temperature), labels)
     assert after < before / 2
-    assert ev.expected_calibration_error(calibrated, labels) < 0.03
+    assert cal.expected_calibration_error(calibrated, labels) < 0.03
 
 
 def test_uncertain_threshold_meets_its_target_on_the_data_it_was_chosen_on():
     _, calibrated, labels = synthetic(seed=1)
-    threshold = ev.choose_uncertain_threshold(calibrated, labels, target=0.8)
+    threshold = cal.choose_uncertain_threshold(calibrated, labels, target=0.8)
     kept = ~is_uncertain(calibrated, threshold)
     assert (calibrated[kept].argmax(1) == labels[kept]).mean() >= 0.8
-    rule = ev.uncertain_split_accuracy(calibrated, labels, threshold)
+    rule = cal.uncertain_split_accuracy(calibrated, labels, threshold)
     assert rule["confident"]["accuracy"] > rule["uncertain"]["accuracy"]
     assert rule["confident"]["n"] + rule["uncertain"]["n"] == len(labels)
 
@@ -155,3 +156,56 @@ def test_committed_model_record_rebuilds_the_committed_architecture(committed_mo
     rebuilt = build_model_from_config(from_command)
     assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     assert rebuilt.count_params() == model.count_params()
+
+
+def write_labelled_folder(root, per_class: int = 3, skip: str = "disgust"):
+    """A class-folder dataset in another dataset's style: no PublicTest/PrivateTest names,
+    one class missing, and one folder that is not a class."""
+    import cv2
+    from test_data import face
+
+    for label, name in enumerate(CLASS_NAMES):
+        if name == skip:
+            continue
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            cv2.imwrite(str(root / name / f"S{label:03d}_{i}.png"), face(20 * label + i))
+    (root / "contempt").mkdir()
+    cv2.imwrite(str(root / "contempt" / "S999_0.png"), face(3))
+    return root
+
+
+def test_evaluate_any_labelled_folder_reports_absent_classes_and_writes_outside_reports(
+        tmp_path, monkeypatch, tiny_model_path, capsys):
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    fer = write_dataset(tmp_path / "fer2013", {"train": 10, "test": 4})
+    other = write_labelled_folder(tmp_path / "other_faces")
+    monkeypatch.setattr(ev, "DATASET_OUTPUT_DIR", str(tmp_path / "outputs"))
+    before = tiny_model_path.with_suffix(".json").read_bytes()
+    assert ev.main(["--model", str(tiny_model_path), "--data-dir", str(fer),
+                    "--data", str(other)]) == 0
+    captured = capsys.readouterr()
+    assert "note: no images of disgust" in captured.err and "Traceback" not in captured.err
+    report = json.loads((tmp_path / "outputs" / "other_faces" / "evaluation.json").read_text())
+    assert set(report["splits"]) == {"test"} and report["splits"]["test"]["n"] == 18
+    assert report["absent_classes"] == ["disgust"]
+    assert report["calibration"]["fitted_on"] == "validation split of the train folder"
+    assert (tmp_path / "outputs" / "other_faces" / "figures" / "confusion_matrix.png").is_file()
+    assert tiny_model_path.with_suffix(".json").read_bytes() == before
+
+
+def test_evaluate_another_dataset_without_fer2013_uses_the_stored_calibration(
+        tmp_path, monkeypatch, tiny_model_path):
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    other = write_labelled_folder(tmp_path / "faces")
+    report = ev.evaluate(str(tiny_model_path), str(tmp_path / "no_fer2013"), dataset=other,
+                         figure_dir=None, report_path=None)
+    assert report["calibration"]["fitted_on"].startswith("stored in the model's JSON")
+    assert report["calibration"]["temperature"] == 1.0
+
+
+def test_evaluate_a_folder_without_class_folders_is_one_line(tmp_path, tiny_model_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert ev.main(["--model", str(tiny_model_path), "--data", str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'empty'}: no images")

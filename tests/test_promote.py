@@ -30,7 +30,7 @@ def test_promote_replaces_the_shipped_files_and_says_what_it_replaced(finished_r
     script.write_text("import pathlib, sys\n"
                       f"pathlib.Path({str(tmp_path / 'rendered')!r}).write_text(' '.join(sys.argv))\n")
     options = {"models_dir": models, "reports_dir": reports, "data_dir": str(fer2013_dir),
-               "small_per_class": 5, "tables_script": script}
+               "small_per_class": 5, "allow_small_data": True, "tables_script": script}
     first = promote(finished_run, **options)
     shipped = models / "emotion_cnn.keras"
     assert shipped.read_bytes() == (finished_run / "model.keras").read_bytes()
@@ -73,3 +73,9 @@ def test_promote_refuses_a_run_that_is_not_finished_in_one_line(state, tmp_path,
     expected = {"missing": "no such run folder", "empty": "not a finished training run",
                 "unfinished": "the run is unfinished (3 epochs done)"}[state]
     assert expected in lines[0]
+
+
+def test_promote_refuses_a_small_data_run_in_one_line(finished_run, capsys):
+    assert main([str(finished_run), "--no-notebooks"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained in small-data mode (10 images per class)" in err[0]

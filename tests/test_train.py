@@ -430,3 +430,47 @@ def test_fused_batch_norm_falls_back_to_keras_on_a_layer_without_renorm(capsys, 
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and "no renorm" in lines[0] and "Keras' own batch norm" in lines[0]
     assert [layer.call for layer in model.layers] == calls
+
+
+def recorded_commands() -> list[str]:
+    """Every ``train`` command stored in a ``command`` field of the committed records."""
+    import json
+
+    from emotion_classification.files import project_root
+
+    root = project_root()
+    commands = []
+
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, name)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, key)
+        elif key.endswith("command") and "emotion_classification train" in str(value):
+            commands.append(value)
+
+    for path in [root / "models" / "emotion_cnn.json", *sorted((root / "reports").rglob("*.json"))]:
+        walk(json.loads(path.read_text()))
+    return commands
+
+
+def test_every_recorded_train_command_still_parses():
+    import shlex
+
+    from emotion_classification.config import config_from_args
+
+    commands = recorded_commands()
+    assert commands
+    for command in commands:
+        words = shlex.split(command.split("emotion_classification train", 1)[1].split(";")[0])
+        config_from_args([w for w in words if not w.startswith("`")])
+
+
+def test_old_boolean_values_become_the_flag_forms():
+    from emotion_classification.config import config_from_args
+
+    assert config_from_args(["--fused-batch-norm", "false"]).fused_batch_norm is False
+    assert config_from_args(["--jit-compile", "true"]).jit_compile is True
+    assert config_from_args(["--no-fused-batch-norm"]).fused_batch_norm is False

@@ -156,6 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def modern_booleans(argv: list[str]) -> list[str]:
+    """``--flag false`` / ``--flag true`` (the form older records' commands use) rewritten as
+    ``--no-flag`` / ``--flag``, so every recorded command still runs as it did."""
+    booleans = {flag_name(item.name) for item in dataclasses.fields(TrainConfig)
+                if isinstance(item.default, bool)}
+    out: list[str] = []
+    for arg in argv:
+        word = arg.lower()
+        if out and out[-1] in booleans and word in BOOLEAN_WORDS:
+            flag = out.pop()
+            out.append(flag if BOOLEAN_WORDS[word] else "--no-" + flag[2:])
+        else:
+            out.append(arg)
+    return out
+
+
 def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     """The config and the run controls (``restart``, ``finish_only``) from ``train`` flags.
 
@@ -163,7 +182,8 @@ def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argpar
     """
     import sys
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(modern_booleans(list(sys.argv[1:] if argv is None
+                                                         else argv)))
     for flag in RETIRED_FLAGS:
         if getattr(args, f"retired_{flag[2:].replace('-', '_')}") is not None:
             print(f"note: {flag} is ignored: train writes each run to RUNS_DIR/NAME/, and "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ MAX_NAMES_IN_WARNING = 50
 
 class DatasetNotFoundError(FileNotFoundError):
     """FER2013 is missing or not laid out as expected; the message says where to get it."""
+
+
+class DatasetError(ValueError):
+    """A dataset that exists but cannot be used as it is (one clear line says why)."""
 
 
 class BadDataWarning(UserWarning):
@@ -238,21 +243,22 @@ def load_fer2013_csv(csv_path: str | os.PathLike) -> dict[str, Split]:
     path = Path(csv_path)
     if not path.is_file():
         raise DatasetNotFoundError(f"FER2013 CSV not found: {path}; {where_to_get_data()}")
-    frame = pd.read_csv(path, dtype={"emotion": "Int64", "pixels": str, "Usage": str})
+    frame, line_numbers, problems = read_csv_rows(path)
     missing = {"emotion", "pixels", "Usage"} - set(frame.columns)
     if missing:
-        raise DatasetNotFoundError(f"{path}: not a FER2013 CSV, missing column(s) "
-                                   f"{', '.join(sorted(missing))}")
+        raise DatasetError(f"{path}: not a FER2013 CSV, missing column(s) "
+                           f"{', '.join(sorted(missing))}")
     rows: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "test": ([], [], [])}
-    problems = []
+    emotions = pd.to_numeric(frame["emotion"], errors="coerce")
     for row, (emotion, pixels, usage) in enumerate(
-            zip(frame["emotion"], frame["pixels"], frame["Usage"], strict=True)):
+            zip(emotions, frame["pixels"], frame["Usage"], strict=True)):
         split = "train" if usage == "Training" else "test" if usage in (
             "PublicTest", "PrivateTest") else None
-        values = np.array(str(pixels).split(), dtype=np.float64) if isinstance(pixels, str) else []
+        values = pixel_values(pixels)
         if (split is None or pd.isna(emotion) or int(emotion) not in CSV_EMOTION_TO_CLASS
-                or len(values) != IMAGE_SIZE_PX ** 2 or not np.all((values >= 0) & (values <= 255))):
-            problems.append(f"{path.name} row {row + 2}: bad emotion, pixels or Usage, skipped")
+                or values is None):
+            problems.append(f"{path.name} line {line_numbers[row]}: bad emotion, pixels or "
+                            "Usage, skipped")
             continue
         class_name = CSV_EMOTION_TO_CLASS[int(emotion)]
         images, labels, names = rows[split]
@@ -263,6 +269,41 @@ def load_fer2013_csv(csv_path: str | os.PathLike) -> dict[str, Split]:
     return {split: Split(np.asarray(images, np.uint8).reshape(-1, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1),
                          np.asarray(labels, np.int64), np.asarray(names, dtype=str))
             for split, (images, labels, names) in rows.items()}
+
+
+def read_csv_rows(path: Path) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """The CSV's rows as text, each row's line number in the file, and a problem line for
+    each row with extra fields (skipped); a file pandas cannot parse is a :class:`DatasetError`."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, dtype=str, on_bad_lines="warn")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as error:
+        raise DatasetError(f"{path}: not a readable CSV ({str(error).strip()})") from None
+    problems = [f"{path.name}: {line.strip()}, skipped"
+                for warning in caught if issubclass(warning.category, pd.errors.ParserWarning)
+                for line in str(warning.message).splitlines() if line.strip()]
+    for warning in caught:
+        if not issubclass(warning.category, pd.errors.ParserWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    skipped = {int(n) for n in re.findall(r"line (\d+)", " ".join(problems))}
+    lines = [n for n in range(2, len(frame) + len(skipped) + 2) if n not in skipped]
+    return frame, lines[:len(frame)], problems
+
+
+def pixel_values(pixels) -> np.ndarray | None:
+    """The 48x48 pixel values of one CSV row, or None when they are not 2,304 numbers 0..255."""
+    if not isinstance(pixels, str):
+        return None
+    try:
+        values = np.array(pixels.split(), dtype=np.float64)
+    except ValueError:
+        return None
+    if len(values) != IMAGE_SIZE_PX ** 2 or not np.all((values >= 0) & (values <= 255)):
+        return None
+    return values
 
 
 def split_test(test: Split) -> dict[str, Split]:
@@ -277,10 +318,25 @@ def train_val_split(train: Split, val_fraction: float = 0.1,
     """Carve a stratified, seeded validation split from the train folder (never from test)."""
     from sklearn.model_selection import train_test_split
 
+    check_class_counts(train.labels)
     index = np.arange(len(train))
     train_index, val_index = train_test_split(index, test_size=val_fraction, random_state=seed,
                                               stratify=train.labels)
     return train.subset(np.sort(train_index)), train.subset(np.sort(val_index))
+
+
+def check_class_counts(labels: np.ndarray) -> None:
+    """Warn about empty classes; refuse a class of one image, which cannot be split."""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    empty = [name for name, count in zip(CLASS_NAMES, counts, strict=True) if count == 0]
+    if empty:
+        warnings.warn(f"the train folder has no images of {', '.join(empty)}: the model "
+                      "will never predict them", BadDataWarning, stacklevel=3)
+    single = [name for name, count in zip(CLASS_NAMES, counts, strict=True) if count == 1]
+    if single:
+        raise DatasetError(f"the train folder has a single image of {', '.join(single)}: a "
+                           "stratified validation split needs at least 2 per class (add images "
+                           "or remove the class folder)")
 
 
 def small_subset(split: Split, per_class: int, seed: int = 0) -> Split:

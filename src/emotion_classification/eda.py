@@ -23,6 +23,7 @@ import pandas as pd
 
 from emotion_classification.data import (
     CLASS_NAMES,
+    DatasetError,
     DatasetNotFoundError,
     Split,
     class_counts,
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = run_eda(args.data_dir, args.figure_dir, small=args.small, seed=args.seed)
-    except DatasetNotFoundError as error:
+    except (DatasetError, DatasetNotFoundError) as error:
         print(f"eda: {error}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120):

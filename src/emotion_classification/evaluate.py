@@ -16,12 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
-from emotion_classification.calibration import EPSILON, apply_temperature, is_uncertain
+from emotion_classification.calibration import (
+    TARGET_CONFIDENT_ACCURACY,
+    apply_temperature,
+    choose_uncertain_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_bins,
+    uncertain_split_accuracy,
+)
 from emotion_classification.data import (
     CLASS_NAMES,
+    DatasetError,
     DatasetNotFoundError,
     Split,
     load_fer2013,
@@ -30,15 +38,9 @@ from emotion_classification.data import (
     train_val_split,
 )
 
-ECE_BINS = 15
-#: The uncertain threshold is the lowest calibrated top probability at which the faces at
-#: or above it are right at least this often on validation.
-TARGET_CONFIDENT_ACCURACY = 0.80
-TEMPERATURE_RANGE = (0.05, 20.0)
-
 
 def metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, macro-F1 and per-class precision/recall/F1/support."""
+    """Accuracy, macro-F1 (over the classes present) and per-class precision/recall/F1/support."""
     predicted = probs.argmax(axis=1)
     report = classification_report(labels, predicted, labels=range(len(CLASS_NAMES)),
                                    target_names=CLASS_NAMES, output_dict=True, zero_division=0)
@@ -47,7 +49,7 @@ def metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
                  for name in CLASS_NAMES}
     return {"n": int(len(labels)), "accuracy": round(float(np.mean(predicted == labels)), 4),
             "macro_f1": round(float(f1_score(labels, predicted, average="macro",
-                                             labels=range(len(CLASS_NAMES)), zero_division=0)), 4),
+                                             labels=np.unique(labels), zero_division=0)), 4),
             "per_class": per_class}
 
 
@@ -56,69 +58,6 @@ def per_class_table(result: dict) -> pd.DataFrame:
     table = pd.DataFrame(result["per_class"]).T
     table["support"] = table["support"].astype(int)
     return table
-
-
-def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], EPSILON, 1))))
-
-
-def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising validation NLL (searched on a log scale)."""
-    result = minimize_scalar(
-        lambda log_t: negative_log_likelihood(apply_temperature(probs, float(np.exp(log_t))),
-                                              labels),
-        bounds=tuple(np.log(TEMPERATURE_RANGE)), method="bounded")
-    return float(np.exp(result.x))
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
-                               bins: int = ECE_BINS) -> float:
-    """ECE: bin faces by top probability; weighted mean |accuracy - confidence| per bin."""
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(error)
-
-
-def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
-    """Per-bin confidence, accuracy and count, for the reliability diagram."""
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    rows = [{"bin_low": edges[b], "bin_high": edges[b + 1], "count": int((which == b).sum()),
-             "confidence": float(confidence[which == b].mean()) if (which == b).any() else np.nan,
-             "accuracy": float(correct[which == b].mean()) if (which == b).any() else np.nan}
-            for b in range(bins)]
-    return pd.DataFrame(rows)
-
-
-def choose_uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
-                               target: float = TARGET_CONFIDENT_ACCURACY) -> float:
-    """Lowest top-probability threshold whose confident faces reach ``target`` accuracy."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    for threshold in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        kept = confidence >= threshold
-        if kept.sum() >= 20 and correct[kept].mean() >= target:
-            return float(threshold)
-    return 1.0
-
-
-def uncertain_split_accuracy(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
-    """Accuracy and share of the confident and the uncertain faces under the rule."""
-    uncertain = is_uncertain(probs, threshold)
-    correct = probs.argmax(axis=1) == labels
-
-    def part(mask):
-        return {"n": int(mask.sum()), "share": round(float(mask.mean()), 4),
-                "accuracy": round(float(correct[mask].mean()), 4) if mask.any() else None}
-
-    return {"threshold": threshold, "confident": part(~uncertain), "uncertain": part(uncertain)}
 
 
 def most_confused_pairs(labels: np.ndarray, probs: np.ndarray, top: int = 5) -> list[dict]:
@@ -132,16 +71,55 @@ def most_confused_pairs(labels: np.ndarray, probs: np.ndarray, top: int = 5) -> 
             for i, j in zip(*np.unravel_index(order, matrix.shape), strict=True)]
 
 
-def load_eval_data(data_dir, record: dict, small_per_class: int = 0) -> tuple[Split, Split]:
-    """The validation split (as training carved it) and the test folder."""
-    loaded = load_fer2013(data_dir)
+def load_validation(data_dir, record: dict, small_per_class: int = 0) -> Split:
+    """The validation split exactly as training carved it from the FER2013 train folder."""
     config = record.get("config", {})
-    _, val = train_val_split(loaded["train"], config.get("val_fraction", 0.1),
-                             config.get("seed", 42))
-    test = loaded["test"]
-    if small_per_class:
-        val, test = small_subset(val, small_per_class), small_subset(test, small_per_class)
-    return val, test
+    train = load_fer2013(data_dir, splits=("train",))["train"]
+    _, val = train_val_split(train, config.get("val_fraction", 0.1), config.get("seed", 42))
+    return small_subset(val, small_per_class) if small_per_class else val
+
+
+def load_labelled_folder(path: str | Path) -> Split:
+    """Any labelled class-folder dataset: ``DIR/<class>/*`` or ``DIR/test/<class>/*``.
+
+    Folders whose names are not classes are skipped and named in one warning, like
+    unreadable files."""
+    from emotion_classification.data import list_image_files, read_split_folder, warn_bad_files
+
+    root = Path(path).expanduser()
+    split_dir = root / "test" if (root / "test").is_dir() else root
+    if not split_dir.is_dir():
+        raise DatasetNotFoundError(f"{root}: no such folder")
+    files, unknown = list_image_files(split_dir)
+    if not files:
+        raise DatasetError(f"{split_dir}: no images in class folders named "
+                           f"{', '.join(CLASS_NAMES)}")
+    split, problems = read_split_folder(split_dir, files)
+    warn_bad_files([f"{name}: not a class folder, skipped" for name in unknown] + problems)
+    return split
+
+
+def evaluation_splits(test: Split) -> dict[str, Split]:
+    """The whole evaluated set plus the PublicTest/PrivateTest halves that have images (a
+    dataset without those file-name prefixes is evaluated as one split)."""
+    halves = {f"{name}_test": half for name, half in split_test(test).items() if len(half)}
+    return {"test": test, **halves}
+
+
+def absent_classes(labels: np.ndarray) -> list[str]:
+    """Classes with no image in the evaluated set (their recall is undefined, not zero)."""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    return [name for name, count in zip(CLASS_NAMES, counts, strict=True) if count == 0]
+
+
+def stored_calibration(record: dict, model_path: str | None) -> tuple[float, float]:
+    """Temperature and threshold from the model's JSON, for when no validation split is at
+    hand; a model without them is one clear error."""
+    stored = record.get("calibration") or {}
+    if "temperature" not in stored or "uncertain_threshold" not in stored:
+        raise DatasetError(f"{model_path or 'the committed model'}: FER2013 is not available "
+                           "to fit calibration and the model's JSON stores none")
+    return float(stored["temperature"]), float(stored["uncertain_threshold"])
 
 
 COMMITTED_REPORT = "reports/evaluation.json"
@@ -163,6 +141,16 @@ def default_outputs(model_path: str | None) -> tuple[Path, Path]:
 
 
 BESIDE_MODEL = "beside the model"
+DATASET_OUTPUT_DIR = "outputs/evaluation"
+
+
+def dataset_outputs(dataset: str | Path) -> tuple[Path, Path]:
+    """Figures and report of another dataset's evaluation: ``outputs/evaluation/<name>/``,
+    never ``reports/`` (that holds the committed model's FER2013 numbers)."""
+    from emotion_classification.files import project_path
+
+    folder = project_path(DATASET_OUTPUT_DIR) / Path(dataset).expanduser().resolve().name
+    return folder / "figures", folder / "evaluation.json"
 
 
 def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
@@ -190,8 +178,14 @@ def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
 def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              small_per_class: int = 0, figure_dir: str | Path | None = BESIDE_MODEL,
              report_path: str | Path | None = BESIDE_MODEL,
-             update_model_json: bool = True, seed: int = 0) -> dict:
+             update_model_json: bool = True, seed: int = 0,
+             dataset: str | Path | None = None) -> dict:
     """Evaluate a model end to end; return the report (also written to ``report_path``).
+
+    ``dataset`` evaluates any labelled class-folder dataset instead of the FER2013 test
+    folder; calibration is still fitted on FER2013's validation split when it is at hand
+    (else the model's stored calibration is used, and the report says so), its outputs go
+    to ``outputs/evaluation/<dataset name>/`` and the model's JSON is left as it is.
 
     ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``,
     except in small-data mode, whose subset numbers are written nowhere unless a path is
@@ -201,35 +195,53 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
     from emotion_classification.models import load_model_and_record, predict_proba
 
     model, record = load_model_and_record(model_path)
-    val, test = load_eval_data(data_dir, record, small_per_class)
-    val_probs = predict_proba(model, val.images)
-    temperature = fit_temperature(val_probs, val.labels)
-    val_calibrated = apply_temperature(val_probs, temperature)
-    threshold = choose_uncertain_threshold(val_calibrated, val.labels)
-
-    halves = {"test": test, **{f"{k}_test": v for k, v in split_test(test).items()}}
+    if dataset is None:
+        test = load_fer2013(data_dir, splits=("test",))["test"]
+        if small_per_class:
+            test = small_subset(test, small_per_class)
+    else:
+        test = load_labelled_folder(dataset)
+    try:
+        val = load_validation(data_dir, record, small_per_class)
+    except DatasetNotFoundError:
+        if dataset is None:
+            raise
+        val = None
+    report = {"model": str(model_path or "models/emotion_cnn.keras"),
+              "data": "FER2013 test folder" if dataset is None else str(dataset),
+              "small_per_class": small_per_class, "splits": {}, "tta": {},
+              "absent_classes": absent_classes(test.labels)}
+    if val is not None:
+        val_probs = predict_proba(model, val.images)
+        temperature = fit_temperature(val_probs, val.labels)
+        val_calibrated = apply_temperature(val_probs, temperature)
+        threshold = choose_uncertain_threshold(val_calibrated, val.labels)
+        report["validation"] = {**metrics(val.labels, val_probs), "n": len(val)}
+        fitted_on = "validation split of the train folder"
+    else:
+        temperature, threshold = stored_calibration(record, model_path)
+        fitted_on = "stored in the model's JSON (FER2013 not available here)"
     probs = {False: predict_proba(model, test.images),
              True: predict_proba(model, test.images, tta=True)}
-    report = {"model": str(model_path or "models/emotion_cnn.keras"),
-              "small_per_class": small_per_class,
-              "validation": {**metrics(val.labels, val_probs), "n": len(val)},
-              "splits": {}, "tta": {}}
-    for name, split in halves.items():
+    for name, split in evaluation_splits(test).items():
         index = np.isin(test.names, split.names)
         report["splits"][name] = metrics(split.labels, probs[False][index])
         report["tta"][name] = metrics(split.labels, probs[True][index])
     calibrated = apply_temperature(probs[False], temperature)
     report["calibration"] = {
         "temperature": round(temperature, 4), "uncertain_threshold": threshold,
-        "target_confident_accuracy": TARGET_CONFIDENT_ACCURACY,
-        "fitted_on": "validation split of the train folder",
+        "target_confident_accuracy": TARGET_CONFIDENT_ACCURACY, "fitted_on": fitted_on,
         "ece_test_before": round(expected_calibration_error(probs[False], test.labels), 4),
         "ece_test_after": round(expected_calibration_error(calibrated, test.labels), 4),
-        "validation_rule": uncertain_split_accuracy(val_calibrated, val.labels, threshold),
         "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold)}
+    if val is not None:
+        report["calibration"]["validation_rule"] = uncertain_split_accuracy(
+            val_calibrated, val.labels, threshold)
     report["most_confused"] = most_confused_pairs(test.labels, probs[False])
     if small_per_class:
         default_figure_dir = default_report = None
+    elif dataset is not None:
+        default_figure_dir, default_report = dataset_outputs(dataset)
     else:
         default_figure_dir, default_report = default_outputs(model_path)
     figure_dir = default_figure_dir if figure_dir == BESIDE_MODEL else figure_dir
@@ -238,7 +250,7 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
     if report_path is not None:
         write_json(project_path(report_path), report)
-    if update_model_json and not small_per_class:
+    if update_model_json and not small_per_class and dataset is None and val is not None:
         store_in_model_record(model_path, record, report)
     return report
 
@@ -290,34 +302,60 @@ def summary_table(report: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emotion_classification evaluate",
-                                     description="Evaluate a model on the FER2013 test folder.")
-    parser.add_argument("--model", default=None, help="default: models/emotion_cnn.keras")
-    parser.add_argument("--data-dir", default=None, help="default: $FER2013_DIR or data/fer2013")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``evaluate`` flags, each with its help sentence and default."""
+    parser = argparse.ArgumentParser(
+        prog="python -m emotion_classification evaluate",
+        description="Measure a model on the FER2013 test folder (or any labelled class-folder "
+                    "dataset), with calibration fitted on the train folder's validation split.")
+    parser.add_argument("--model", default=None,
+                        help="The .keras model to evaluate (default: models/emotion_cnn.keras).")
+    parser.add_argument("--data-dir", default=None,
+                        help="The FER2013 folder (default: $FER2013_DIR, else data/fer2013).")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="Evaluate this labelled dataset instead of the FER2013 test folder: "
+                             "DIR/<class>/* or DIR/test/<class>/*, class folders named "
+                             f"{', '.join(CLASS_NAMES)}; outputs go to {DATASET_OUTPUT_DIR}/"
+                             "<name>/ (default: none).")
     parser.add_argument("--figure-dir", default=BESIDE_MODEL,
-                        help=f"default: {COMMITTED_FIGURE_DIR} for the committed model, else "
-                             "<stem>.figures/ beside the model; none in small-data mode")
+                        help=f"Where the figures go (default: {COMMITTED_FIGURE_DIR} for the "
+                             "committed model, <stem>.figures/ beside any other; none in "
+                             "small-data mode).")
     parser.add_argument("--report", default=BESIDE_MODEL,
-                        help=f"default: {COMMITTED_REPORT} for the committed model, else "
-                             "<stem>.evaluation.json beside it; none in small-data mode")
+                        help=f"Where the JSON report goes (default: {COMMITTED_REPORT} for the "
+                             "committed model, <stem>.evaluation.json beside any other; none "
+                             "in small-data mode).")
     parser.add_argument("--small-per-class", type=int, default=0,
-                        help="evaluate on a few images per class (quick check)")
-    parser.add_argument("--no-update-model", action="store_true",
-                        help="do not store calibration and metrics in the model's JSON")
-    args = parser.parse_args(argv)
-    from emotion_classification.models import ModelFileError
+                        help="Evaluate on this many images per class, a quick check whose "
+                             "numbers are stored nowhere (default: 0, all images).")
+    parser.add_argument("--update-model", action=argparse.BooleanOptionalAction, default=True,
+                        help="Store the calibration and test metrics in the model's JSON "
+                             "(default: --update-model; never for --data or small-data mode).")
+    return parser
 
-    try:
-        report = evaluate(args.model, args.data_dir, small_per_class=args.small_per_class,
-                          figure_dir=args.figure_dir, report_path=args.report,
-                          update_model_json=not args.no_update_model)
-    except (DatasetNotFoundError, ModelFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+
+def print_report(report: dict) -> None:
+    """The summary, per-class table, calibration and most confused pairs, as text."""
+    if report["absent_classes"]:
+        print(f"note: no images of {', '.join(report['absent_classes'])} in {report['data']}; "
+              "macro-F1 is over the classes present", file=sys.stderr)
     print(summary_table(report).to_string())
     print(per_class_table(report["splits"]["test"]).to_string())
     print(json.dumps(report["calibration"], indent=2))
     print("most confused:", ", ".join(f"{p['true']}->{p['predicted']} ({p['count']})"
                                       for p in report["most_confused"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from emotion_classification.models import ModelFileError
+
+    args = build_parser().parse_args(argv)
+    try:
+        report = evaluate(args.model, args.data_dir, small_per_class=args.small_per_class,
+                          figure_dir=args.figure_dir, report_path=args.report,
+                          update_model_json=args.update_model, dataset=args.data)
+    except (DatasetError, DatasetNotFoundError, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print_report(report)
     return 0

@@ -217,7 +217,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO lines
-    from emotion_classification.data import DatasetNotFoundError, load_fer2013
+    from emotion_classification.data import DatasetError, DatasetNotFoundError, load_fer2013
     from emotion_classification.files import project_path, write_json
     from emotion_classification.models import DEFAULT_MODEL_PATH, ModelFileError
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         test = load_fer2013(args.data_dir, splits=("test",))["test"]
         table = compare_with_keras(model_path, paths, test.images, test.labels, args.batch_size)
-    except (ModelFileError, ExportError, DatasetNotFoundError) as error:
+    except (ModelFileError, ExportError, DatasetError, DatasetNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report_path = project_path(args.report)

@@ -136,17 +136,24 @@ def render_tables(script: Path | None) -> str:
 def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "models",
             reports_dir: str | os.PathLike = "reports", notebooks: bool = False,
             data_dir: str | None = None, small_per_class: int = 0,
+            allow_small_data: bool = False,
             tables_script: str | os.PathLike | None = TABLES_SCRIPT) -> dict:
     """Make the finished run in ``run_dir`` the shipped model; return old and new summaries.
 
     ``models_dir``, ``reports_dir`` and ``tables_script`` are the targets (tests point them
     at temporary folders); ``small_per_class`` evaluates on a subset (tests only: its
     numbers are not written into the model's record); ``notebooks`` re-executes the
-    notebooks afterwards so their saved outputs show the new model.
+    notebooks afterwards so their saved outputs show the new model. A run trained in
+    small-data mode is refused unless ``allow_small_data`` (tests), so a toy run cannot
+    replace the shipped model by accident.
     """
     run_dir, models_dir, reports_dir = (project_path(run_dir), project_path(models_dir),
                                         project_path(reports_dir))
     record = check_run(run_dir)
+    small = record.get("data", {}).get("small_per_class", 0)
+    if small and not allow_small_data:
+        raise PromoteError(f"{shown_path(run_dir)}: trained in small-data mode "
+                           f"({small} images per class); only a full run can be shipped")
     shipped = models_dir / f"{SHIPPED_STEM}.keras"
     old = summary(read_record(shipped.with_suffix(".json")), shipped)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +190,7 @@ def describe(result: dict, shipped: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emotion_classification.data import DatasetNotFoundError
+    from emotion_classification.data import DatasetError, DatasetNotFoundError
     from emotion_classification.models import ModelFileError
 
     parser = argparse.ArgumentParser(
@@ -196,13 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None,
                         help="FER2013 folder for the evaluation ($FER2013_DIR or data/fer2013 "
                              "when not given).")
-    parser.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=False,
-                        help="Also re-execute the notebooks so their outputs show the new "
-                             "model (slow).")
+    parser.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also re-execute the notebooks so their saved outputs and the "
+                             "figures they draw (group photo, Grad-CAM) show the new model "
+                             "(several minutes).")
     args = parser.parse_args(argv)
     try:
         result = promote(args.run_dir, data_dir=args.data_dir, notebooks=args.notebooks)
-    except (PromoteError, DatasetNotFoundError, ModelFileError) as error:
+    except (PromoteError, DatasetError, DatasetNotFoundError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(describe(result, project_path("models") / f"{SHIPPED_STEM}.keras"))

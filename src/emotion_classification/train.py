@@ -389,7 +389,7 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emotion_classification.data import DatasetNotFoundError
+    from emotion_classification.data import DatasetError, DatasetNotFoundError
     from emotion_classification.models import ModelFileError
 
     config, args = parse_train_args(argv)
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, name=default_run_name())
     try:
         record = train(config, finish_only=args.finish_only, restart=args.restart)
-    except (DatasetNotFoundError, ModelFileError, RunError) as error:
+    except (DatasetError, DatasetNotFoundError, ModelFileError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (TrainingInterrupted, KeyboardInterrupt):
