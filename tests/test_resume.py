@@ -48,8 +48,8 @@ def run_to_end(command: list[str], fault: str | None = None) -> subprocess.Compl
                           timeout=TIMEOUT_S)
 
 
-def start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE,
+def start(command: list[str], fault: str | None = None) -> subprocess.Popen:
+    return subprocess.Popen(command, env=environment(fault), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -112,7 +112,7 @@ def test_killed_and_resumed_training_ends_as_the_uninterrupted_run(warm_cache, t
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert any(p.name.startswith(".tmp-") for p in (run_dir / "checkpoint").iterdir())
 
-    process = start(command)  # Ctrl-C right after an epoch's line, while it saves
+    process = start(command, fault="pause-after-report:2")  # Ctrl-C mid-run, after epoch 2
     assert wait_for_epoch_line(process).startswith("epoch 2/"), "resumed after epoch 1"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=TIMEOUT_S)

@@ -26,6 +26,7 @@ import math
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,17 @@ def inject_fault(point: str, epoch: int) -> None:
     """Kill this process with SIGKILL when ``$EMOTION_CHECKPOINT_FAULT`` names this point."""
     if os.environ.get(FAULT_ENV) == f"{point}:{epoch}":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: How long the test hook ``pause-after-report:<epoch>`` holds the run, so a test's Ctrl-C
+#: lands mid-run however fast the tiny training is.
+TEST_PAUSE_S = 60.0
+
+
+def pause_for_test(epoch: int) -> None:
+    """Sleep when ``$EMOTION_CHECKPOINT_FAULT`` is ``pause-after-report:<epoch>`` (tests)."""
+    if os.environ.get(FAULT_ENV) == f"pause-after-report:{epoch}":
+        time.sleep(TEST_PAUSE_S)
 
 
 def fsync_dir(folder: Path) -> None:

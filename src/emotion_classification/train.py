@@ -28,6 +28,7 @@ from emotion_classification.checkpoint import (
     after_epoch,
     epoch_order,
     interrupts_deferred,
+    pause_for_test,
     reset_seed_generators,
     restore_training_state,
     training_state,
@@ -302,6 +303,7 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
                                 json.loads(json.dumps(config.to_dict())))
                 write_history(run_dir / HISTORY_FILE, progress.history)
             report_epoch(logs, config)
+            pause_for_test(progress.epochs_done)
     except KeyboardInterrupt:
         raise TrainingInterrupted(progress.epochs_done) from None
     model.set_weights(best)
