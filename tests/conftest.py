@@ -93,3 +93,21 @@ def predict_spy(monkeypatch):
         return calls
 
     return install
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_model_path):
+    """An :class:`EmotionRecognizer` on the tiny model, shared by a test module."""
+    from emotion_classification.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(tiny_model_path)
+
+
+@pytest.fixture
+def shared_recognizer(monkeypatch, recognizer):
+    """Make a command reuse the module's recognizer instead of loading the model again."""
+    from emotion_classification import recognizer as recognizer_module
+
+    monkeypatch.setattr(recognizer_module, "EmotionRecognizer",
+                        lambda *args, **kwargs: recognizer)
+    return recognizer

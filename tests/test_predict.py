@@ -24,26 +24,11 @@ from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
 from emotion_classification import predict, results
-from emotion_classification import recognizer as recognizer_module
 from emotion_classification.images import read_image, sample_photo
-from emotion_classification.recognizer import EmotionRecognizer
 
 COMMAND_TIMEOUT_S = 300
 #: Peak memory allowed to ``predict --threshold 0`` (TensorFlow and MTCNN alone take ~1 GB).
 THRESHOLD_ZERO_MAX_RSS_MB = 2500
-
-
-@pytest.fixture(scope="module")
-def recognizer(tiny_model_path) -> EmotionRecognizer:
-    return EmotionRecognizer(tiny_model_path)
-
-
-@pytest.fixture
-def shared_recognizer(monkeypatch, recognizer):
-    """Make the command reuse the module's recognizer instead of loading the model again."""
-    monkeypatch.setattr(recognizer_module, "EmotionRecognizer",
-                        lambda *args, **kwargs: recognizer)
-    return recognizer
 
 
 @pytest.fixture(scope="module")

@@ -48,8 +48,15 @@ def run_to_end(command: list[str], fault: str | None = None) -> subprocess.Compl
                           timeout=TIMEOUT_S)
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal, even when this test runs as a background job
+    (a shell starts those with SIGINT ignored, and Python then installs no handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], fault: str | None = None) -> subprocess.Popen:
-    return subprocess.Popen(command, env=environment(fault), stdout=subprocess.PIPE,
+    return subprocess.Popen(command, env=environment(fault), preexec_fn=default_sigint,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

@@ -13,29 +13,14 @@ import pandas as pd
 import pytest
 from made_files import GROUP_FACES, group_rgb, write_portrait_video, write_video
 
-from emotion_classification import recognizer as recognizer_module
 from emotion_classification import video
 from emotion_classification.data import CLASS_NAMES
-from emotion_classification.recognizer import EmotionRecognizer
 from emotion_classification.timeline import summarize
 from emotion_classification.tracking import IouTracker, iou
 from emotion_classification.video import VideoReadError, analyze_video, frame_step
 
 COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *CLASS_NAMES,
            "top_emotion"]
-
-
-@pytest.fixture(scope="module")
-def recognizer(tiny_model_path) -> EmotionRecognizer:
-    return EmotionRecognizer(tiny_model_path)
-
-
-@pytest.fixture
-def shared_recognizer(monkeypatch, recognizer):
-    """Make the CLI reuse the module's recognizer instead of loading the model again."""
-    monkeypatch.setattr(recognizer_module, "EmotionRecognizer",
-                        lambda *args, **kwargs: recognizer)
-    return recognizer
 
 
 #: The portrait video: 24 frames at 12 fps, one face drifting sideways.

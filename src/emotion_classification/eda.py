@@ -170,14 +170,16 @@ def main(argv: list[str] | None = None) -> int:
                                            "data/fer2013)")
     parser.add_argument("--figure-dir", default=DEFAULT_FIGURE_DIR,
                         help=f"where the figures go (default: {DEFAULT_FIGURE_DIR})")
-    parser.add_argument("--small", action="store_true",
-                        help=f"only {SMALL_PER_CLASS} images per class (a quick check)")
-    parser.add_argument("--seed", type=int, default=0, help="which random samples to show")
+    parser.add_argument("--small", action=argparse.BooleanOptionalAction, default=False,
+                        help=f"only {SMALL_PER_CLASS} images per class, a quick check "
+                             "(default: --no-small)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="which random sample faces to show (default: 0)")
     args = parser.parse_args(argv)
     try:
         result = run_eda(args.data_dir, args.figure_dir, small=args.small, seed=args.seed)
     except (DatasetError, DatasetNotFoundError) as error:
-        print(f"eda: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120):
         print(result["counts"].to_string(), end="\n\n")

@@ -205,13 +205,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"the .keras model (default: {DEFAULT_MODEL_PATH})")
     parser.add_argument("--out", default=DEFAULT_OUT_DIR,
                         help=f"folder for the .tflite files (default: {DEFAULT_OUT_DIR}/)")
-    parser.add_argument("--check", action="store_true",
-                        help="compare Keras and both .tflite files on the FER2013 test folder")
+    parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=False,
+                        help="compare Keras and both .tflite files on the FER2013 test folder "
+                             "(default: --no-check)")
     parser.add_argument("--data-dir", default=None, help="FER2013 folder (default: $FER2013_DIR "
                         "or data/fer2013)")
     parser.add_argument("--report", default=DEFAULT_REPORT_PATH,
                         help=f"JSON written by --check (default: {DEFAULT_REPORT_PATH})")
-    parser.add_argument("--batch-size", type=int, default=PREDICT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=PREDICT_BATCH_SIZE,
+                        help="images per prediction batch in --check, the same for every "
+                             f"format (default: {PREDICT_BATCH_SIZE})")
     return parser.parse_args(argv)
 
 

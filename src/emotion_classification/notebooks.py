@@ -21,8 +21,6 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,30 +141,12 @@ def failure_message(path: Path, nb, error: Exception) -> str:
     return f"{path.name} failed at {where}: {reason}"
 
 
-@contextmanager
-def kernel_stderr_filtered() -> Iterator[None]:
+def kernel_stderr_filtered():
     """Pass on what the kernel process writes to stderr, less its start-up and TensorFlow
-    noise (:func:`emotion_classification.quiet.is_noise`)."""
-    from emotion_classification.quiet import is_noise, showing_everything
+    noise (:func:`emotion_classification.quiet.native_stderr_filtered`)."""
+    from emotion_classification.quiet import native_stderr_filtered
 
-    if showing_everything():
-        yield
-        return
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if not is_noise(line) and not KERNEL_NOISE.search(line)]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-                sys.stderr.flush()
+    return native_stderr_filtered(KERNEL_NOISE)
 
 
 def clean(nb):

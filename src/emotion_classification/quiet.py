@@ -54,8 +54,9 @@ def showing_everything() -> bool:
 
 
 @contextmanager
-def native_stderr_filtered() -> Iterator[None]:
-    """Capture what C++ code writes to file descriptor 2; write back all but the noise."""
+def native_stderr_filtered(extra_noise: re.Pattern | None = None) -> Iterator[None]:
+    """Capture what C++ code (or a child process) writes to file descriptor 2; write back
+    all but the noise, and but lines matching ``extra_noise``."""
     if showing_everything():
         yield
         return
@@ -70,7 +71,8 @@ def native_stderr_filtered() -> Iterator[None]:
             os.close(saved_fd)
             captured.seek(0)
             kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if not is_noise(line)]
+                    if not is_noise(line)
+                    and not (extra_noise is not None and extra_noise.search(line))]
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
                 sys.stderr.flush()
