@@ -68,19 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help="folder for annotated images, face crops, results.json and "
                              "results.csv (default: %(default)s)")
-    parser.add_argument("--model", default=None, metavar="FILE",
-                        help="emotion model, a .keras file with its .json record beside it "
-                             f"(default: {DEFAULT_MODEL_TEXT} of the project)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
-                        metavar="T", help="minimum detector confidence of a reported face, "
-                        f"0 to 1; faces under {CONFIDENT_DETECTION} are marked uncertain "
-                        "(default: %(default)s)")
-    parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
-                        metavar="PX", help="smallest face searched for, in pixels of the "
-                        "photo (default: %(default)s)")
-    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
-                        help="average each face's prediction with its mirror image's; twice "
-                             "the classifier work (default: --no-tta)")
+    add_recognizer_flags(parser, "photo", f"; faces under {CONFIDENT_DETECTION} are marked "
+                         "uncertain", "; twice the classifier work")
     parser.add_argument("--align", action=argparse.BooleanOptionalAction, default=False,
                         help="rotate each face so the eyes are level before classifying "
                              "(default: --no-align)")
@@ -94,8 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
+                         threshold_note: str = "", tta_note: str = "") -> None:
+    """The recognizer's flags, shared by ``predict`` and ``video``: ``--model``,
+    ``--threshold``, ``--min-face-size`` and ``--tta``; ``picture`` names what faces are
+    searched in (photo, frame)."""
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="emotion model, a .keras file with its .json record beside it "
+                             f"(default: {DEFAULT_MODEL_TEXT} of the project)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
+                        metavar="T", help="minimum detector confidence of a reported face, "
+                        f"0 to 1{threshold_note} (default: %(default)s)")
+    parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
+                        metavar="PX", help="smallest face searched for, in pixels of the "
+                        f"{picture} (default: %(default)s)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
+                        help="average each face's prediction with its mirror image's"
+                             f"{tta_note} (default: --no-tta)")
+
+
 def check_args(args) -> str | None:
-    """A usage problem argparse cannot see, or None."""
+    """A usage problem of the recognizer's flags that argparse cannot see, or None."""
     if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
         return f"--threshold must be between 0 and 1, got {args.threshold}"
     if args.min_face_size < 1:

@@ -39,14 +39,16 @@ import pandas as pd
 
 from emotion_classification.cli import INTERRUPTED_STATUS, cli_path, error_line, stdout_may_close
 from emotion_classification.data import CLASS_NAMES
-from emotion_classification.detection import (
-    DEFAULT_DETECTOR_THRESHOLD,
-    DEFAULT_MIN_FACE_SIZE_PX,
-)
 from emotion_classification.drawing import annotate
 from emotion_classification.files import atomic_output, write_text
 from emotion_classification.images import missing_file_problem, shown
-from emotion_classification.predict import DEFAULT_OUT_DIR, model_error_text, open_recognizer
+from emotion_classification.predict import (
+    DEFAULT_OUT_DIR,
+    add_recognizer_flags,
+    model_error_text,
+    open_recognizer,
+)
+from emotion_classification.predict import check_args as recognizer_flag_problem
 from emotion_classification.recognizer import EmotionRecognizer
 from emotion_classification.timeline import plot_timeline, summarize
 from emotion_classification.tracking import TRACK_IOU, IouTracker
@@ -274,18 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=False,
                         help="also write the analysed frames with boxes and labels as "
                              "<name>_annotated.mp4 (default: --no-annotate)")
-    parser.add_argument("--model", default=None, metavar="FILE",
-                        help="emotion model, a .keras file with its .json record beside it "
-                             "(default: models/emotion_cnn.keras of the project)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
-                        metavar="T", help="minimum detector confidence of a reported face, "
-                        "0 to 1 (default: %(default)s)")
-    parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
-                        metavar="PX", help="smallest face searched for, in pixels of the "
-                        "frame (default: %(default)s)")
-    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
-                        help="average each face's prediction with its mirror image's "
-                             "(default: --no-tta)")
+    add_recognizer_flags(parser, "frame")
     parser.add_argument("--iou", type=float, default=TRACK_IOU, metavar="R",
                         help="box overlap (intersection over union, 0 to 1) that keeps a face's "
                              "id from one analysed frame to the next (default: %(default)s)")
@@ -298,10 +289,8 @@ def check_args(args) -> str | None:
         return f"--every must be at least 1, got {args.every}"
     if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
         return f"--fps must be a positive number of frames per second, got {args.fps}"
-    if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
-        return f"--threshold must be between 0 and 1, got {args.threshold}"
-    if args.min_face_size < 1:
-        return f"--min-face-size must be a positive pixel count, got {args.min_face_size}"
+    if problem := recognizer_flag_problem(args):
+        return problem
     if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
         return f"--iou must be in (0, 1], got {args.iou}"
     return None
