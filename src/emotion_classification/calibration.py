@@ -111,12 +111,3 @@ def uncertain_split_accuracy(probs: np.ndarray, labels: np.ndarray, threshold: f
                 "accuracy": round(float(correct[mask].mean()), 4) if mask.any() else None}
 
     return {"threshold": threshold, "confident": part(~uncertain), "uncertain": part(uncertain)}
-
-
-def fit_calibration(val_probs: np.ndarray, val_labels: np.ndarray) -> dict:
-    """Temperature and uncertain threshold fitted on validation probabilities."""
-    temperature = fit_temperature(val_probs, val_labels)
-    calibrated = apply_temperature(val_probs, temperature)
-    return {"temperature": round(temperature, 4),
-            "uncertain_threshold": choose_uncertain_threshold(calibrated, val_labels),
-            "target_confident_accuracy": TARGET_CONFIDENT_ACCURACY}

@@ -161,19 +161,6 @@ def clean(nb):
     return nb
 
 
-def notebook_from_py(py_path: Path):
-    """The notebook a paired ``.py`` describes, with this project's kernel and stable cell ids
-    (``cell-00``, ...), for a new pair; jupytext's sync keeps the ids of an existing one."""
-    import jupytext
-
-    nb = jupytext.read(py_path, fmt="py:percent")
-    nb.metadata.update(kernelspec=dict(KERNELSPEC), language_info={"name": "python"},
-                       jupytext=dict(JUPYTEXT_METADATA))
-    for index, cell in enumerate(nb.cells):
-        cell.id = f"cell-{index:02d}"
-    return nb
-
-
 def write_pair(nb, output_path: Path) -> None:
     """Write the notebook and its paired ``py:percent`` file beside it, atomically."""
     import jupytext
