@@ -3,7 +3,10 @@
 Ctrl-C at any moment, even while the modules load, ends with one line and status 130.
 """
 
+import os
 import sys
+
+INTERRUPTED_STATUS = 130
 
 try:
     from emotion_classification.cli import main
@@ -11,5 +14,11 @@ try:
     status = main()
 except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
-    status = 130
+    status = INTERRUPTED_STATUS
+if status == INTERRUPTED_STATUS:
+    # An interrupted run has said its one line and saved what it did: end now, so a signal
+    # still pending in TensorFlow's shutdown cannot turn status 130 into death by SIGINT.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 sys.exit(status)
