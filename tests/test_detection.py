@@ -8,6 +8,7 @@ import pytest
 
 from emotion_classification.detection import (
     DETECT_MAX_SIDE_PX,
+    MTCNN_MAX_MIN_FACE_PX,
     Face,
     FaceDetector,
     crop_box,
@@ -127,8 +128,21 @@ def test_large_images_are_downscaled_for_detection_and_boxes_mapped_back():
     assert faces[0][0].box == (round(10 * scale), round(20 * scale), round(30 * scale),
                                round(40 * scale))
     assert faces[1][0].box == (10, 20, 30, 40)
-    assert kwargs_small["min_face_size"] == 40 and kwargs_small["threshold_onet"] == 0.9
+    # mtcnn 1.0.0 finds nothing above 20 px: it searches from there, and we filter
+    assert kwargs_small["min_face_size"] == MTCNN_MAX_MIN_FACE_PX
+    assert kwargs_small["threshold_onet"] == 0.9
     assert kwargs_big["min_face_size"] == 12  # 40 px at 0.27 scale is below MTCNN's window
+
+
+def test_a_larger_minimum_face_size_still_finds_the_large_faces():
+    from emotion_classification.images import read_image, sample_photo
+
+    rgb = read_image(sample_photo())  # one face, about 173x220 px
+    boxes = {size: [face.box for face in FaceDetector(min_face_size=size).detect(rgb)]
+             for size in (20, 40, 80, 300)}
+    assert len(boxes[20]) == 1
+    assert boxes[40] == boxes[80] == boxes[20]
+    assert boxes[300] == []
 
 
 def test_images_smaller_than_a_face_are_skipped():

@@ -1,4 +1,7 @@
-"""TensorFlow Lite export: both files, their predictions against Keras, errors, the CLI."""
+"""TensorFlow Lite export: both files, their predictions against Keras, errors, the CLI.
+
+The ONNX export and the runtimes without TensorFlow are tested in ``test_onnx.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,10 @@ import numpy as np
 import pytest
 
 from emotion_classification.data import CLASS_NAMES
-from emotion_classification.export import (
-    ExportError,
-    compare_with_keras,
-    export_tflite,
-    main,
-    tflite_predict,
-)
+from emotion_classification.export import compare_with_keras, export_tflite, main
 from emotion_classification.models import ModelFileError, load_model_and_record, predict_proba
+from emotion_classification.recognizer import EmotionRecognizer
+from emotion_classification.runtimes import tflite_predict
 
 FLOAT_TOLERANCE = 1e-4
 INT8_PROB_TOLERANCE = 0.05
@@ -38,12 +37,14 @@ def keras_probs(tiny_model_path, images):
     return predict_proba(load_model_and_record(tiny_model_path)[0], images)
 
 
-def test_export_writes_both_files_and_int8_is_smaller(exported):
+def test_export_writes_both_files_and_int8_is_smaller(exported, tiny_model_path):
     assert set(exported) == {"float32", "int8"}
     assert exported["float32"].name == "tiny_float32.tflite"
     assert all(path.is_file() for path in exported.values())
     assert exported["int8"].stat().st_size < exported["float32"].stat().st_size
     assert not list(exported["float32"].parent.glob(".tmp-*"))
+    record = exported["float32"].with_name("tiny.json")  # copied beside the exported files
+    assert record.read_text() == tiny_model_path.with_suffix(".json").read_text()
 
 
 def test_float32_matches_keras(exported, images, keras_probs):
@@ -58,9 +59,18 @@ def test_int8_agrees_with_keras_on_most_images(exported, images, keras_probs):
     assert np.mean(probs.argmax(1) == keras_probs.argmax(1)) >= INT8_MIN_AGREEMENT
 
 
+def test_recognizer_runs_a_tflite_file_with_the_record_of_its_model(exported, recognizer,
+                                                                   images):
+    tflite = EmotionRecognizer(exported["int8"])
+    assert tflite.uncertain_threshold == recognizer.uncertain_threshold == 0.5
+    probs, keras_probs = tflite.classify(images), recognizer.classify(images)
+    assert np.abs(probs - keras_probs).max() < INT8_PROB_TOLERANCE
+
+
 def test_comparison_table(tiny_model_path, exported, images):
     labels = np.arange(len(images)) % len(CLASS_NAMES)
-    table = compare_with_keras(tiny_model_path, exported, images, labels)
+    files = {f"tflite_{variant}": path for variant, path in exported.items()}
+    table = compare_with_keras(tiny_model_path, files, images, labels)
     assert list(table.index) == ["keras", "tflite_float32", "tflite_int8"]
     assert {"size_mb", "accuracy", "accuracy_diff_points", "top1_agreement",
             "faces_per_s"} <= set(table.columns)
@@ -79,11 +89,11 @@ def test_missing_or_broken_model_gives_a_clear_error(tmp_path):
 
 
 def test_missing_or_broken_tflite_gives_a_clear_error(tmp_path, images):
-    with pytest.raises(ExportError, match="not found"):
+    with pytest.raises(ModelFileError, match="not found"):
         tflite_predict(tmp_path / "missing.tflite", images)
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a flatbuffer")
-    with pytest.raises(ExportError):
+    with pytest.raises(ModelFileError, match="not a TensorFlow Lite model"):
         tflite_predict(broken, images)
 
 
@@ -115,4 +125,6 @@ def test_cli_check_writes_report(tiny_model_path, tmp_path, monkeypatch, capsys)
     payload = json.loads(report.read_text())
     assert [row["format"] for row in payload["results"]] == ["keras", "tflite_float32",
                                                              "tflite_int8"]
+    assert payload["command"].startswith("python -m emotion_classification export --model ")
+    assert set(payload["tflite"]) == {"float32", "int8"} and "onnx" not in payload
     assert "tflite_int8" in capsys.readouterr().out

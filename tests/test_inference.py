@@ -195,7 +195,7 @@ def test_group_photo_faces_have_complete_records(recognizer, group_faces):
     assert len(group_faces) == GROUP_FACES
     for face in group_faces:
         assert set(face) == {"box", "confidence", "landmarks", "emotions", "top_emotion",
-                             "top_score", "uncertain"}
+                             "top_score", "uncertain", "uncertain_reason"}
         x, y, w, h = face["box"]
         assert all(isinstance(v, int) for v in face["box"])
         assert 0 <= x and 0 <= y and x + w <= 1536 and y + h <= 1200
@@ -267,6 +267,9 @@ def test_uncertain_rule(recognizer):
     assert not recognizer.face_record(Face((0, 0, 9, 9), 0.995), sure)["uncertain"]
     assert recognizer.face_record(Face((0, 0, 9, 9), 0.985), sure)["uncertain"]  # detector
     assert recognizer.face_record(Face((0, 0, 9, 9), 0.999), unsure)["uncertain"]  # classifier
+    assert [recognizer.face_record(Face((0, 0, 9, 9), conf), p)["uncertain_reason"]
+            for conf, p in ((0.995, sure), (0.985, sure), (0.999, unsure), (0.9, unsure))] == [
+        "", "detector", "classifier", "detector+classifier"]
 
 
 # ----------------------------------------------------------------------------- drawing

@@ -178,9 +178,10 @@ def test_help_describes_every_option_with_its_default_in_flag_form():
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             assert action.help and "default" in action.help, action.dest
-    for flag in ("--tta", "--align", "--panel", "--resume"):
+    for flag in ("--align", "--panel", "--resume"):
         assert f"{flag}, --no-{flag[2:]}" in text
-    assert "(default: --no-tta)" in text and "(default: --resume)" in text
+    assert "--tta [{none,flip,ten_crop}]" in text and "--no-tta" in text
+    assert "(default: --tta none)" in text and "(default: --resume)" in text
 
 
 @pytest.mark.parametrize("kind", ["corrupt_json", "not_an_object", "bad_temperature",
@@ -283,7 +284,6 @@ def test_ctrl_c_keeps_finished_images_and_a_rerun_resumes(shared_recognizer, pho
     for index in range(3):
         shutil.copy(photos["no_faces"], folder / f"p{index}.jpg")
     out = tmp_path / "out"
-    monkeypatch.setattr(predict, "CHUNK_IMAGES", 1)
     original, calls = shared_recognizer.analyze, []
 
     def interrupted_on_the_third(rgbs):
@@ -293,7 +293,7 @@ def test_ctrl_c_keeps_finished_images_and_a_rerun_resumes(shared_recognizer, pho
         return original(rgbs)
 
     monkeypatch.setattr(shared_recognizer, "analyze", interrupted_on_the_third)
-    assert predict.main([str(folder), "--out", str(out)]) == 130
+    assert predict.main([str(folder), "--out", str(out), "--batch-images", "1"]) == 130
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     assert captured.err.splitlines()[-1] == (

@@ -49,11 +49,35 @@ def test_promote_replaces_the_shipped_files_and_says_what_it_replaced(finished_r
     assert first["old"]["sha256"] is None and first["new"]["sha256"] == new_sha
 
     again = promote(finished_run, **options)  # now it replaces the first promotion
-    text = describe(again, shipped)
+    text = describe(again)
     assert again["old"] == again["new"] == {**first["new"]}
     accuracy = record["validation"]["accuracy"]
     assert f"validation accuracy: {accuracy:.4f} -> {accuracy:.4f}" in text
     assert f"sha256: {new_sha} -> {new_sha}" in text
+
+
+def test_promote_as_fast_ships_beside_the_accurate_model_and_leaves_it_alone(
+        finished_run, fer2013_dir, tmp_path):
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    models.mkdir()
+    (models / "emotion_cnn.keras").write_bytes(b"the accurate model")
+    (reports / "figures").mkdir(parents=True)
+    (reports / "figures" / "learning_curves.png").write_bytes(b"its curves")
+    result = promote(finished_run, models_dir=models, reports_dir=reports,
+                     data_dir=str(fer2013_dir), small_per_class=5, allow_small_data=True,
+                     tables_script=None, role="fast")
+    assert (models / "emotion_cnn_fast.keras").read_bytes() == \
+        (finished_run / "model.keras").read_bytes()
+    for name in ("emotion_cnn_fast.json", "emotion_cnn_fast_int8.tflite"):
+        assert (models / name).is_file(), name
+    for name in ("evaluation_fast.json", "figures/fast/learning_curves.png",
+                 "figures/fast/confusion_matrix.png"):
+        assert (reports / name).is_file(), name
+    assert (models / "emotion_cnn.keras").read_bytes() == b"the accurate model"
+    assert (reports / "figures" / "learning_curves.png").read_bytes() == b"its curves"
+    assert not (reports / "evaluation.json").exists()
+    assert json.loads((models / "emotion_cnn_fast.json").read_text())["promoted"]["as"] == "fast"
+    assert result["shipped"].endswith("emotion_cnn_fast.keras")
 
 
 @pytest.mark.parametrize("state", ["missing", "empty", "unfinished"])

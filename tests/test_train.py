@@ -380,7 +380,8 @@ def test_train_help_describes_every_flag_with_its_choices_and_default(capsys):
             continue
         assert action.help and len(action.help.split()) >= 3, action.dest
     flags = {flag: action for action in parser._actions for flag in action.option_strings}
-    for name, choices in (("--model", {"emotion_cnn", "seed_cnn"}),
+    for name, choices in (("--model", {"emotion_cnn", "resnet18", "seed_cnn"}),
+                          ("--mixing", {"none", "mixup", "cutmix", "both"}),
                           ("--optimizer", {"adamw", "adam", "sgd"}),
                           ("--augmentation", {"default", "seed", "erase", "none"}),
                           ("--schedule", {"cosine", "plateau"}),

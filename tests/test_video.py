@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 from made_files import GROUP_FACES, group_rgb, write_portrait_video, write_video
 
-from emotion_classification import video
+from emotion_classification import video, video_cli
 from emotion_classification.data import CLASS_NAMES
 from emotion_classification.timeline import summarize
 from emotion_classification.tracking import IouTracker, iou
 from emotion_classification.video import VideoReadError, analyze_video, frame_step
+from emotion_classification.video_pipeline import smoothed_columns, table_columns
 
-COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *CLASS_NAMES,
-           "top_emotion"]
-
+COLUMNS = table_columns(CLASS_NAMES)
+SMOOTHED = smoothed_columns(CLASS_NAMES)
 
 #: The portrait video: 24 frames at 12 fps, one face drifting sideways.
 PORTRAIT_FRAMES = 24
@@ -46,7 +46,7 @@ def test_frame_step():
     assert frame_step(30.0, every=7) == 7
     assert frame_step(29.97, fps=5) == 6
     assert frame_step(10.0, fps=50) == 1
-    assert frame_step(30.0) == 6  # default: about 5 analysed frames per second
+    assert frame_step(30.0) == 1  # default: every frame
     with pytest.raises(ValueError):
         frame_step(30.0, every=2, fps=3)
     with pytest.raises(ValueError):
@@ -63,16 +63,36 @@ def test_tracker_keeps_ids_by_overlap_and_retires_lost_faces():
     assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
 
 
-def test_summary_picks_the_emotion_with_the_highest_mean_probability():
-    rows = []
-    for frame, (happy, sad) in enumerate([(0.6, 0.3), (0.2, 0.7), (0.7, 0.2)]):
+def test_tracker_matches_a_detection_against_where_flow_moved_the_face():
+    tracker = IouTracker(iou_threshold=0.3, max_gap_frames=10)
+    assert tracker.update(0, [(0, 0, 50, 50)]) == [1]
+    for frame, x in enumerate(range(10, 80, 10), start=1):  # followed 70 px to the right
+        tracker.follow(1, (x, 0, 50, 50), frame)
+    assert tracker.update(8, [(72, 0, 50, 50)]) == [1]  # no overlap with the detected box
+
+
+def smoothed_table(rows: list[tuple[float, float]]) -> pd.DataFrame:
+    """One face over three frames with the given (happy, sad) smoothed probabilities."""
+    records = []
+    for frame, (happy, sad) in enumerate(rows):
         probs = dict.fromkeys(CLASS_NAMES, 0.1 / 5) | {"happy": happy, "sad": sad}
-        rows.append({"frame": frame, "time_s": frame / 10, "face_id": 1, **probs,
-                     "top_emotion": max(probs, key=probs.get)})
-    summary = summarize(pd.DataFrame(rows))
-    assert summary.loc[0, "dominant_emotion"] == "happy"
-    assert summary.loc[0, "top_share"] == pytest.approx(2 / 3, abs=1e-3)
-    assert summary.loc[0, "last_s"] == pytest.approx(0.2)
+        top = max(probs, key=probs.get)
+        records.append({"frame": frame, "time_s": frame / 10, "face_id": 1,
+                        **{f"smoothed_{k}": v for k, v in probs.items()},
+                        "smoothed_emotion": top,
+                        "smoothed_uncertain_reason": "" if probs[top] > 0.65 else "classifier"})
+    return pd.DataFrame(records)
+
+
+def test_summary_gives_dominant_emotion_shares_of_time_and_means():
+    summary = summarize(smoothed_table([(0.6, 0.3), (0.2, 0.7), (0.7, 0.2)]))
+    face = summary.iloc[0]
+    assert face["dominant_emotion"] == "happy"
+    assert face["top_share"] == face["share_happy"] == pytest.approx(2 / 3, abs=1e-3)
+    assert face["share_sad"] == pytest.approx(1 / 3, abs=1e-3) and face["share_fear"] == 0
+    assert face["mean_happy"] == pytest.approx(0.5) and face["mean_sad"] == pytest.approx(0.4)
+    assert face["uncertain_share"] == pytest.approx(1 / 3, abs=1e-3)  # the 0.6 frame
+    assert face["last_s"] == pytest.approx(0.2) and face["frames"] == 3
     assert summarize(pd.DataFrame(columns=COLUMNS)).empty
 
 
@@ -88,6 +108,36 @@ def test_one_face_followed_over_time(recognizer, portrait_mp4):
     assert table["face_id"].nunique() == 1  # one person keeps one id
     assert table["time_s"].is_monotonic_increasing
     assert np.allclose(table[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-4)
+    assert np.allclose(table[SMOOTHED].sum(axis=1), 1.0, atol=1e-4)
+    assert (table["uncertain"] == (table["uncertain_reason"] != "")).all()
+
+
+def test_every_frame_is_labelled_with_detection_one_frame_in_n(recognizer, portrait_mp4):
+    """The portrait drifts 2 px per frame; optical flow follows it between detections."""
+    tracked = analyze_video(portrait_mp4, recognizer=recognizer, detect_every=12)
+    assert len(tracked) == PORTRAIT_FRAMES and tracked["face_id"].nunique() == 1
+    assert list(tracked.loc[tracked["detected"], "frame"]) == [0, 12]
+    assert tracked.attrs["detections"] == 2
+    detected = analyze_video(portrait_mp4, every=11, recognizer=recognizer, detect_every=1)
+    flowed = tracked.set_index("frame").loc[11, ["x", "y", "w", "h"]].to_numpy(int)
+    mtcnn = detected.set_index("frame").loc[11, ["x", "y", "w", "h"]].to_numpy(int)
+    assert iou(flowed, mtcnn) > 0.8
+    first = tracked.set_index("frame").loc[0, "x"]
+    assert flowed[0] - first == pytest.approx(2 * 11, abs=4)
+
+
+def test_smoothing_is_off_at_zero_and_keeps_raw_values_beside(recognizer, portrait_mp4):
+    raw = analyze_video(portrait_mp4, every=2, recognizer=recognizer, smoothing_s=0)
+    np.testing.assert_allclose(raw[SMOOTHED].to_numpy(float),
+                               raw[list(CLASS_NAMES)].to_numpy(float), atol=1e-6)
+    assert (raw["smoothed_emotion"] == raw["top_emotion"]).all()
+    smooth = analyze_video(portrait_mp4, every=2, recognizer=recognizer, smoothing_s=10)
+    np.testing.assert_allclose(smooth[list(CLASS_NAMES)].to_numpy(float),
+                               raw[list(CLASS_NAMES)].to_numpy(float), atol=1e-6)
+    # A long time constant keeps the smoothed values closer to the first frame's.
+    first = raw[list(CLASS_NAMES)].to_numpy(float)[0]
+    assert (np.abs(smooth[SMOOTHED].to_numpy(float) - first).sum()
+            < np.abs(raw[list(CLASS_NAMES)].to_numpy(float) - first).sum())
 
 
 def test_faces_keep_their_ids_and_frames_are_batched(recognizer, group_video, predict_spy):
@@ -98,6 +148,26 @@ def test_faces_keep_their_ids_and_frames_are_batched(recognizer, group_video, pr
     assert per_frame.iloc[0] == GROUP_FACES
     assert table["face_id"].nunique() == per_frame.max()  # same faces, same ids
     assert len(calls) == 2 and sum(calls) == len(table)  # one classifier call per batch
+
+
+def test_ctrl_c_returns_what_was_labelled_when_interruptible(recognizer, portrait_mp4,
+                                                             monkeypatch):
+    detect, seen = recognizer.detector.detect, []
+
+    def detect_then_interrupt(rgb):
+        seen.append(1)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return detect(rgb)
+
+    monkeypatch.setattr(recognizer.detector, "detect", detect_then_interrupt)
+    table = analyze_video(portrait_mp4, recognizer=recognizer, detect_every=5,
+                          interruptible=True)
+    assert table.attrs["stopped"] == "interrupted" and list(table["frame"]) == list(range(5))
+    assert not table.attrs["truncated"]
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        analyze_video(portrait_mp4, recognizer=recognizer, detect_every=5)
 
 
 def test_unreadable_videos_raise(tmp_path, portrait_mp4, recognizer):
@@ -126,17 +196,23 @@ def test_video_cut_short_is_analysed_as_far_as_it_goes(tmp_path, recognizer):
 # ----------------------------------------------------------------------------- command line
 
 
-def test_cli_writes_csv_figure_summary_and_annotated_video(shared_recognizer, portrait_mp4,
-                                                           tmp_path, capsys):
+def test_cli_writes_csv_figure_summaries_and_annotated_video(shared_recognizer, portrait_mp4,
+                                                             tmp_path, capsys):
     out = tmp_path / "out"
     assert video.main([str(portrait_mp4), "--out", str(out), "--every", "6", "--annotate"]) == 0
     captured = capsys.readouterr()
     assert "video s per wall s" in captured.out and "dominant_emotion" in captured.out
-    table = pd.read_csv(out / "portrait_emotions.csv")
+    table = pd.read_csv(out / "portrait_emotions.csv", keep_default_na=False)
     assert list(table.columns) == COLUMNS and len(table) == 4
+    assert set(table["uncertain_reason"]) <= {"", "detector", "classifier",
+                                              "detector+classifier"}
     summary = json.loads((out / "portrait_summary.json").read_text())
     assert summary["faces"][0]["dominant_emotion"] in CLASS_NAMES
     assert summary["video"]["frames_read"] == PORTRAIT_FRAMES
+    assert summary["video"]["smoothing_s"] == 1.0
+    summary_csv = pd.read_csv(out / "portrait_summary.csv")
+    assert list(summary_csv["dominant_emotion"]) == [summary["faces"][0]["dominant_emotion"]]
+    assert summary_csv.filter(regex="^share_").sum(axis=1)[0] == pytest.approx(1.0, abs=1e-3)
     assert (out / "portrait_timeline.png").stat().st_size > 0
     annotated = cv2.VideoCapture(str(out / "portrait_annotated.mp4"))
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["video"]["frames_analysed"]
@@ -165,9 +241,16 @@ def test_cli_bad_videos_are_one_line_errors(shared_recognizer, portrait_mp4, tmp
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.strip()]
         assert lines == [lines[0]] and lines[0].startswith(f"error: {path}: ")
-    assert video.main([str(portrait_mp4), "--every", "0"]) == 2
-    assert video.main([str(portrait_mp4), "--every", "2", "--fps", "3"]) == 2
-    assert "Traceback" not in capsys.readouterr().err
+    for usage in (["--every", "0"], ["--every", "2", "--fps", "3"], ["--detect-every", "0"],
+                  ["--batch-frames", "0"], ["--smoothing", "-1"], ["--smoothing", "nan"],
+                  ["--source", "0"]):
+        assert video.main([str(portrait_mp4), *usage]) == 2, usage
+    assert video.main([]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.endswith("error: give a video FILE or --source (a camera index, stream URL or "
+                        "file)\n")
+    assert f"error: give a video FILE or --source, not both (got {portrait_mp4} and 0)\n" in err
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-2", "0"])
@@ -197,19 +280,43 @@ def test_cli_corrupt_model_record_is_one_line_naming_it(tiny_model_path, portrai
     assert err.count("\n") == 1
 
 
-def test_cli_ctrl_c_is_one_line(shared_recognizer, portrait_mp4, tmp_path, monkeypatch, capsys):
-    def interrupt(rgbs):
+def test_cli_ctrl_c_writes_what_was_labelled_and_exits_130(shared_recognizer, portrait_mp4,
+                                                           tmp_path, monkeypatch, capsys):
+    detect, seen = shared_recognizer.detector.detect, []
+
+    def detect_then_interrupt(rgb):
+        seen.append(1)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return detect(rgb)
+
+    monkeypatch.setattr(shared_recognizer.detector, "detect", detect_then_interrupt)
+    out = tmp_path / "out"
+    assert video.main([str(portrait_mp4), "--out", str(out), "--detect-every", "4"]) == 130
+    err = capsys.readouterr().err
+    assert err == (f"error: interrupted after 4 labelled frames: the results so far are in "
+                   f"{out / 'portrait_emotions.csv'} and beside it\n")
+    assert list(pd.read_csv(out / "portrait_emotions.csv")["frame"]) == [0, 1, 2, 3]
+    assert json.loads((out / "portrait_summary.json").read_text())["video"]["stopped"] \
+        == "interrupted"
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_cli_ctrl_c_before_reading_is_one_line(shared_recognizer, portrait_mp4, tmp_path,
+                                               monkeypatch, capsys):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shared_recognizer, "analyze", interrupt)
+    monkeypatch.setattr(video_cli, "open_recognizer", interrupt)
     assert video.main([str(portrait_mp4), "--out", str(tmp_path / "out")]) == 130
     assert capsys.readouterr().err == "error: interrupted (no results written)\n"
-    assert not list((tmp_path / "out").glob(".tmp-*")) if (tmp_path / "out").exists() else True
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_help_shows_every_default_in_flag_form():
-    parser = video.build_parser()
+    parser = video_cli.build_parser()
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             assert action.help and "default" in action.help, action.dest
-    assert "--annotate, --no-annotate" in parser.format_help()
+    text = parser.format_help()
+    assert "--annotate, --no-annotate" in text and "--show, --no-show" in text

@@ -11,12 +11,13 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, field
 
-MODELS = ("emotion_cnn", "seed_cnn")
+MODELS = ("emotion_cnn", "resnet18", "seed_cnn")
 AUGMENTATIONS = ("default", "seed", "erase", "none")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau")
 PRECISIONS = ("auto", "mixed_bfloat16", "mixed_float16", "float32")
 CLASS_WEIGHTINGS = ("none", "sqrt", "balanced")
+MIXINGS = ("none", "mixup", "cutmix", "both")
 DEFAULT_RUNS_DIR = "runs"
 #: Flags of older versions, which wrote the model and figures into models/ and reports/.
 RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
@@ -31,10 +32,13 @@ def option(default, help: str, choices: tuple | None = None):
 class TrainConfig:
     """All hyperparameters of a training run (units in the names)."""
 
-    model: str = option("emotion_cnn", "Network: emotion_cnn (this project's) or seed_cnn "
-                        "(the original study's, 3-channel input).", MODELS)
+    model: str = option("emotion_cnn", "Network: emotion_cnn (this project's VGG-style net), "
+                        "resnet18 (ResNet-18 for 48x48 faces) or seed_cnn (the original "
+                        "study's, 3-channel input).", MODELS)
     widths: tuple[int, ...] = option((32, 64, 160, 320),
-                                     "Filters of emotion_cnn's four conv blocks, comma-separated.")
+                                     "Filters of emotion_cnn's conv blocks or resnet18's stages, "
+                                     "comma-separated (64,128,256,512 is the standard "
+                                     "ResNet-18).")
     convs_per_block: int = option(2, "Convolutions in each emotion_cnn block.")
     dropout: float = option(0.4, "Dropout rate before the output layer.")
     block_dropout: float = option(0.0, "Dropout rate between conv blocks.")
@@ -44,6 +48,12 @@ class TrainConfig:
     augmentation: str = option("default", "Training augmentation: default (one affine "
                                "resampling), seed (the study's layers), erase (default plus "
                                "random erasing) or none.", AUGMENTATIONS)
+    mixing: str = option("none", "Batch mixing: mixup (blend two faces), cutmix (paste a box of "
+                         "one face into another), both (either, half the batches each) or none; "
+                         "targets are mixed in the same proportion.", MIXINGS)
+    mixing_alpha: float = option(1.0, "Beta(alpha, alpha) distribution of the mixing share "
+                                 "(1 = uniform).")
+    mixing_probability: float = option(1.0, "Share of the training batches that are mixed.")
     epochs: int = option(50, "Most epochs to train (early stopping may end sooner).")
     batch_size: int = option(128, "Images per training step.")
     optimizer: str = option("adamw", "Optimizer: adamw, adam (the study's) or sgd (Nesterov "
@@ -57,6 +67,9 @@ class TrainConfig:
     label_smoothing: float = option(0.1, "Label smoothing of the cross-entropy loss.")
     ema_momentum: float = option(0.0, "Above 0: train with an exponential moving average of "
                                  "the weights, copied in once an epoch.")
+    swa_start_epoch: int = option(0, "Above 0: the model is the average of the weights at the "
+                                  "end of each epoch from this one (from 1) on, batch norm "
+                                  "recalibrated (stochastic weight averaging).")
     class_weighting: str = option("none", "Loss weight per class: none, sqrt (1/sqrt(count)) "
                                   "or balanced (1/count).", CLASS_WEIGHTINGS)
     teacher: str | None = option(None, "Trained .keras model(s) to distil from, "
@@ -175,21 +188,50 @@ def modern_booleans(argv: list[str]) -> list[str]:
     return out
 
 
+class ConfigError(ValueError):
+    """A combination of training settings that cannot run."""
+
+
+def config_problem(config: TrainConfig) -> str | None:
+    """What is wrong with a config that each flag's type and choices cannot catch, or None."""
+    if not config.widths or min(config.widths) < 1:
+        return f"--widths must be positive filter counts, got {flag_value(config.widths)}"
+    if not config.mixing_alpha > 0:
+        return f"--mixing-alpha must be above 0, got {config.mixing_alpha}"
+    if not 0.0 <= config.mixing_probability <= 1.0:
+        return f"--mixing-probability must be between 0 and 1, got {config.mixing_probability}"
+    if not 0 <= config.swa_start_epoch <= config.epochs:
+        return (f"--swa-start-epoch must be between 0 (off) and --epochs ({config.epochs}), "
+                f"got {config.swa_start_epoch}")
+    return None
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise :class:`ConfigError` for a config that cannot run (see :func:`config_problem`)."""
+    problem = config_problem(config)
+    if problem:
+        raise ConfigError(problem)
+
+
 def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     """The config and the run controls (``restart``, ``finish_only``) from ``train`` flags.
 
-    A retired flag is ignored with a note on stderr.
+    A retired flag is ignored with a note on stderr; a config that cannot run (see
+    :func:`config_problem`) is a usage error.
     """
     import sys
 
-    args = build_parser().parse_args(modern_booleans(list(sys.argv[1:] if argv is None
-                                                         else argv)))
+    parser = build_parser()
+    args = parser.parse_args(modern_booleans(list(sys.argv[1:] if argv is None else argv)))
     for flag in RETIRED_FLAGS:
         if getattr(args, f"retired_{flag[2:].replace('-', '_')}") is not None:
             print(f"note: {flag} is ignored: train writes each run to RUNS_DIR/NAME/, and "
                   "promote makes a run the shipped model", file=sys.stderr)
     names = {item.name for item in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    problem = config_problem(config)
+    if problem:
+        parser.error(problem)
     return config, args
 
 

@@ -5,6 +5,7 @@ fits temperature scaling and the 'uncertain' threshold on the validation split c
 the train folder (never on test), then measures on the full test folder and on its
 PublicTest and PrivateTest halves, with and without flip test-time augmentation. It writes
 a JSON report, the figures, and stores calibration and test metrics in the model's JSON.
+``--data DIR`` evaluates another labelled dataset instead (see :mod:`.dataset_eval`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ from emotion_classification.data import (
     small_subset,
     split_test,
     train_val_split,
+)
+from emotion_classification.dataset_eval import (
+    DATASET_OUTPUT_DIR,
+    add_dataset_flags,
+    check_dataset_flags,
+    run_dataset,
 )
 
 
@@ -79,26 +86,6 @@ def load_validation(data_dir, record: dict, small_per_class: int = 0) -> Split:
     return small_subset(val, small_per_class) if small_per_class else val
 
 
-def load_labelled_folder(path: str | Path) -> Split:
-    """Any labelled class-folder dataset: ``DIR/<class>/*`` or ``DIR/test/<class>/*``.
-
-    Folders whose names are not classes are skipped and named in one warning, like
-    unreadable files."""
-    from emotion_classification.data import list_image_files, read_split_folder, warn_bad_files
-
-    root = Path(path).expanduser()
-    split_dir = root / "test" if (root / "test").is_dir() else root
-    if not split_dir.is_dir():
-        raise DatasetNotFoundError(f"{root}: no such folder")
-    files, unknown = list_image_files(split_dir)
-    if not files:
-        raise DatasetError(f"{split_dir}: no images in class folders named "
-                           f"{', '.join(CLASS_NAMES)}")
-    split, problems = read_split_folder(split_dir, files)
-    warn_bad_files([f"{name}: not a class folder, skipped" for name in unknown] + problems)
-    return split
-
-
 def evaluation_splits(test: Split) -> dict[str, Split]:
     """The whole evaluated set plus the PublicTest/PrivateTest halves that have images (a
     dataset without those file-name prefixes is evaluated as one split)."""
@@ -110,16 +97,6 @@ def absent_classes(labels: np.ndarray) -> list[str]:
     """Classes with no image in the evaluated set (their recall is undefined, not zero)."""
     counts = np.bincount(labels, minlength=len(CLASS_NAMES))
     return [name for name, count in zip(CLASS_NAMES, counts, strict=True) if count == 0]
-
-
-def stored_calibration(record: dict, model_path: str | None) -> tuple[float, float]:
-    """Temperature and threshold from the model's JSON, for when no validation split is at
-    hand; a model without them is one clear error."""
-    stored = record.get("calibration") or {}
-    if "temperature" not in stored or "uncertain_threshold" not in stored:
-        raise DatasetError(f"{model_path or 'the committed model'}: FER2013 is not available "
-                           "to fit calibration and the model's JSON stores none")
-    return float(stored["temperature"]), float(stored["uncertain_threshold"])
 
 
 COMMITTED_REPORT = "reports/evaluation.json"
@@ -141,18 +118,6 @@ def default_outputs(model_path: str | None) -> tuple[Path, Path]:
 
 
 BESIDE_MODEL = "beside the model"
-DATASET_OUTPUT_DIR = "outputs/evaluation"
-
-
-def dataset_outputs(dataset: str | Path) -> tuple[Path, Path]:
-    """Figures and report of another dataset's evaluation: ``outputs/evaluation/<name>/``,
-    never ``reports/`` (that holds the committed model's FER2013 numbers)."""
-    from emotion_classification.files import project_path
-
-    folder = project_path(DATASET_OUTPUT_DIR) / Path(dataset).expanduser().resolve().name
-    return folder / "figures", folder / "evaluation.json"
-
-
 def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
                      report_path: str | None = None,
                      small: bool = False) -> tuple[Path, Path | None]:
@@ -175,17 +140,21 @@ def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
     return figures, report
 
 
+#: The test-time augmentations ``evaluate --tta`` measures beside the plain predictions.
+TTA_MEASURED = {"none": (), "flip": ("flip",), "ten_crop": ("flip", "ten_crop")}
+#: The report's entry for each (flip keeps its original name, ``tta``).
+TTA_REPORT_KEYS = {"flip": "tta", "ten_crop": "tta_ten_crop"}
+
+
 def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              small_per_class: int = 0, figure_dir: str | Path | None = BESIDE_MODEL,
              report_path: str | Path | None = BESIDE_MODEL,
-             update_model_json: bool = True, seed: int = 0,
-             dataset: str | Path | None = None) -> dict:
+             update_model_json: bool = True, seed: int = 0, tta: str = "flip") -> dict:
     """Evaluate a model end to end; return the report (also written to ``report_path``).
 
-    ``dataset`` evaluates any labelled class-folder dataset instead of the FER2013 test
-    folder; calibration is still fitted on FER2013's validation split when it is at hand
-    (else the model's stored calibration is used, and the report says so), its outputs go
-    to ``outputs/evaluation/<dataset name>/`` and the model's JSON is left as it is.
+    ``tta`` names the test-time augmentation measured beside the plain predictions (see
+    :data:`TTA_MEASURED`), on validation and test alike, so a choice between them can be
+    made on validation.
 
     ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``,
     except in small-data mode, whose subset numbers are written nowhere unless a path is
@@ -195,53 +164,42 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
     from emotion_classification.models import load_model_and_record, predict_proba
 
     model, record = load_model_and_record(model_path)
-    if dataset is None:
-        test = load_fer2013(data_dir, splits=("test",))["test"]
-        if small_per_class:
-            test = small_subset(test, small_per_class)
-    else:
-        test = load_labelled_folder(dataset)
-    try:
-        val = load_validation(data_dir, record, small_per_class)
-    except DatasetNotFoundError:
-        if dataset is None:
-            raise
-        val = None
+    test = load_fer2013(data_dir, splits=("test",))["test"]
+    if small_per_class:
+        test = small_subset(test, small_per_class)
+    val = load_validation(data_dir, record, small_per_class)
     report = {"model": str(model_path or "models/emotion_cnn.keras"),
-              "data": "FER2013 test folder" if dataset is None else str(dataset),
-              "small_per_class": small_per_class, "splits": {}, "tta": {},
+              "data": "FER2013 test folder",
+              "small_per_class": small_per_class, "splits": {},
+              **{TTA_REPORT_KEYS[mode]: {} for mode in TTA_MEASURED[tta]},
               "absent_classes": absent_classes(test.labels)}
-    if val is not None:
-        val_probs = predict_proba(model, val.images)
-        temperature = fit_temperature(val_probs, val.labels)
-        val_calibrated = apply_temperature(val_probs, temperature)
-        threshold = choose_uncertain_threshold(val_calibrated, val.labels)
-        report["validation"] = {**metrics(val.labels, val_probs), "n": len(val)}
-        fitted_on = "validation split of the train folder"
-    else:
-        temperature, threshold = stored_calibration(record, model_path)
-        fitted_on = "stored in the model's JSON (FER2013 not available here)"
-    probs = {False: predict_proba(model, test.images),
-             True: predict_proba(model, test.images, tta=True)}
+    val_probs = predict_proba(model, val.images)
+    temperature = fit_temperature(val_probs, val.labels)
+    val_calibrated = apply_temperature(val_probs, temperature)
+    threshold = choose_uncertain_threshold(val_calibrated, val.labels)
+    report["validation"] = {**metrics(val.labels, val_probs), "n": len(val)}
+    probs = {False: predict_proba(model, test.images)}
+    for mode in TTA_MEASURED[tta]:
+        probs[mode] = predict_proba(model, test.images, tta=mode)
+        report["validation"][f"accuracy_tta_{mode}"] = metrics(
+            val.labels, predict_proba(model, val.images, tta=mode))["accuracy"]
     for name, split in evaluation_splits(test).items():
         index = np.isin(test.names, split.names)
         report["splits"][name] = metrics(split.labels, probs[False][index])
-        report["tta"][name] = metrics(split.labels, probs[True][index])
+        for mode in TTA_MEASURED[tta]:
+            report[TTA_REPORT_KEYS[mode]][name] = metrics(split.labels, probs[mode][index])
     calibrated = apply_temperature(probs[False], temperature)
     report["calibration"] = {
         "temperature": round(temperature, 4), "uncertain_threshold": threshold,
-        "target_confident_accuracy": TARGET_CONFIDENT_ACCURACY, "fitted_on": fitted_on,
+        "target_confident_accuracy": TARGET_CONFIDENT_ACCURACY,
+        "fitted_on": "validation split of the train folder",
         "ece_test_before": round(expected_calibration_error(probs[False], test.labels), 4),
         "ece_test_after": round(expected_calibration_error(calibrated, test.labels), 4),
-        "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold)}
-    if val is not None:
-        report["calibration"]["validation_rule"] = uncertain_split_accuracy(
-            val_calibrated, val.labels, threshold)
+        "test_rule": uncertain_split_accuracy(calibrated, test.labels, threshold),
+        "validation_rule": uncertain_split_accuracy(val_calibrated, val.labels, threshold)}
     report["most_confused"] = most_confused_pairs(test.labels, probs[False])
     if small_per_class:
         default_figure_dir = default_report = None
-    elif dataset is not None:
-        default_figure_dir, default_report = dataset_outputs(dataset)
     else:
         default_figure_dir, default_report = default_outputs(model_path)
     figure_dir = default_figure_dir if figure_dir == BESIDE_MODEL else figure_dir
@@ -250,7 +208,7 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
     if report_path is not None:
         write_json(project_path(report_path), report)
-    if update_model_json and not small_per_class and dataset is None and val is not None:
+    if update_model_json and not small_per_class:
         store_in_model_record(model_path, record, report)
     return report
 
@@ -285,8 +243,11 @@ def store_in_model_record(model_path: str | None, record: dict, report: dict) ->
                       "disgust_recall": m["per_class"]["disgust"]["recall"], "n": m["n"]}
                for name, m in report["splits"].items()}
     record["test_metrics"] = summary
-    record["test_metrics_tta_flip"] = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-                                       for name, m in report["tta"].items()}
+    for mode, key in TTA_REPORT_KEYS.items():  # a TTA not measured keeps its stored numbers
+        if key in report:
+            record[f"test_metrics_tta_{mode}"] = {
+                name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+                for name, m in report[key].items()}
     record["validation"] = {**record.get("validation", {}),
                             "accuracy": report["validation"]["accuracy"],
                             "macro_f1": report["validation"]["macro_f1"]}
@@ -294,10 +255,12 @@ def store_in_model_record(model_path: str | None, record: dict, report: dict) ->
 
 
 def summary_table(report: dict) -> pd.DataFrame:
-    """One row per split: n, accuracy, macro-F1, disgust recall, and accuracy with flip TTA."""
+    """One row per split: n, accuracy, macro-F1, disgust recall, and accuracy with each
+    test-time augmentation measured."""
     rows = {name: {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                    "disgust_recall": m["per_class"]["disgust"]["recall"],
-                   "accuracy_tta_flip": report["tta"][name]["accuracy"]}
+                   **{f"accuracy_tta_{mode}": report[key][name]["accuracy"]
+                      for mode, key in TTA_REPORT_KEYS.items() if key in report}}
             for name, m in report["splits"].items()}
     return pd.DataFrame(rows).T
 
@@ -312,22 +275,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="The .keras model to evaluate (default: models/emotion_cnn.keras).")
     parser.add_argument("--data-dir", default=None,
                         help="The FER2013 folder (default: $FER2013_DIR, else data/fer2013).")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="Evaluate this labelled dataset instead of the FER2013 test folder: "
-                             "DIR/<class>/* or DIR/test/<class>/*, class folders named "
-                             f"{', '.join(CLASS_NAMES)}; outputs go to {DATASET_OUTPUT_DIR}/"
-                             "<name>/ (default: none).")
+    add_dataset_flags(parser)
     parser.add_argument("--figure-dir", default=BESIDE_MODEL,
                         help=f"Where the figures go (default: {COMMITTED_FIGURE_DIR} for the "
-                             "committed model, <stem>.figures/ beside any other; none in "
+                             "committed model, <stem>.figures/ beside any other, "
+                             f"{DATASET_OUTPUT_DIR}/<name>/figures/ with --data; none in "
                              "small-data mode).")
     parser.add_argument("--report", default=BESIDE_MODEL,
                         help=f"Where the JSON report goes (default: {COMMITTED_REPORT} for the "
-                             "committed model, <stem>.evaluation.json beside any other; none "
+                             "committed model, <stem>.evaluation.json beside any other, "
+                             f"{DATASET_OUTPUT_DIR}/<name>/evaluation.json with --data; none "
                              "in small-data mode).")
     parser.add_argument("--small-per-class", type=int, default=0,
                         help="Evaluate on this many images per class, a quick check whose "
                              "numbers are stored nowhere (default: 0, all images).")
+    parser.add_argument("--tta", default="flip", choices=tuple(TTA_MEASURED),
+                        help="Test-time augmentation measured beside the plain predictions, on "
+                             "validation and test: flip (each face and its mirror), ten_crop "
+                             "(flip, and the four corner and centre 40x40 windows with their "
+                             "mirrors) or none (default: flip).")
     parser.add_argument("--update-model", action=argparse.BooleanOptionalAction, default=True,
                         help="Store the calibration and test metrics in the model's JSON "
                              "(default: --update-model; never for --data or small-data mode).")
@@ -349,11 +315,15 @@ def print_report(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     from emotion_classification.models import ModelFileError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.data is not None:
+        return run_dataset(args, BESIDE_MODEL)
+    check_dataset_flags(parser, args)
     try:
         report = evaluate(args.model, args.data_dir, small_per_class=args.small_per_class,
                           figure_dir=args.figure_dir, report_path=args.report,
-                          update_model_json=args.update_model, dataset=args.data)
+                          update_model_json=args.update_model, tta=args.tta)
     except (DatasetError, DatasetNotFoundError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,21 +1,30 @@
-"""Export a ``.keras`` model to TensorFlow Lite (LiteRT) and check what the export costs.
+"""Export a ``.keras`` model to TensorFlow Lite (LiteRT) and ONNX, and check what it costs.
 
-Two files come out: ``<name>_float32.tflite`` (same numbers as Keras up to float rounding)
-and ``<name>_int8.tflite`` (dynamic-range quantization: int8 weights, float activations,
-no representative dataset needed, about 4x smaller). Keras 3 models are converted through
-a SavedModel (``model.export(..., format="tf_saved_model")`` then
-``TFLiteConverter.from_saved_model``), the route Keras 3 documents; it works for every
-model this project builds.
+``--format tflite`` (the default) writes two files: ``<name>_float32.tflite`` (same numbers
+as Keras up to float rounding) and ``<name>_int8.tflite`` (dynamic-range quantization: int8
+weights, float activations, no representative dataset needed, about 4x smaller). They are
+converted through a SavedModel (``model.export(..., format="tf_saved_model")`` then
+``TFLiteConverter.from_saved_model``), the route Keras 3 documents.
 
-``python -m emotion_classification export --check`` also measures, on the FER2013 test
-folder, the accuracy of each file, how often its top-1 class agrees with Keras, its size and
-its speed on this CPU, and writes ``reports/benchmarks/export.json``.
+``--format onnx`` writes ``<name>.onnx`` with Keras 3's own ``model.export(...,
+format="onnx")``, which on the TensorFlow backend traces the model and converts the graph
+with ``tf2onnx``. The file runs on onnxruntime alone, without TensorFlow (:mod:`.runtimes`).
+
+Both exports trace the model in inference mode explicitly (:func:`inference_model`): a model
+that keeps Keras' random augmentation layers would otherwise be traced in training mode.
+When the files go to another folder than the model, its JSON record (class names,
+calibration) is copied beside them, so ``EmotionRecognizer("<out>/<name>.onnx")`` finds it.
+
+``--check`` also measures, on the FER2013 test folder, the accuracy of each file, how often
+its top-1 class agrees with Keras, its size and its speed on this CPU, and writes
+``reports/benchmarks/export.json``. The test folder serves only this equivalence check.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,22 +35,66 @@ import numpy as np
 import pandas as pd
 
 from emotion_classification.files import atomic_output
+from emotion_classification.runtimes import (  # noqa: F401  (the TFLite helpers' old home)
+    PREDICT_BATCH_SIZE,
+    make_interpreter,
+    open_classifier,
+    tflite_predict,
+)
 
 DEFAULT_OUT_DIR = "models"
 DEFAULT_REPORT_PATH = "reports/benchmarks/export.json"
-PREDICT_BATCH_SIZE = 256
 BYTES_PER_MB = 1024 * 1024
 VARIANTS = ("float32", "int8")
+FORMATS = ("tflite", "onnx", "all")
+DEFAULT_FORMAT = "tflite"
 
 
 class ExportError(RuntimeError):
-    """The TensorFlow Lite conversion or a ``.tflite`` file failed; the message says which."""
+    """A conversion to TensorFlow Lite or ONNX failed; the message says which."""
 
 
 def tflite_paths_for(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Where :func:`export_tflite` writes each variant: ``<out_dir>/<stem>_<variant>.tflite``."""
     stem = Path(model_path).stem
     return {variant: Path(out_dir) / f"{stem}_{variant}.tflite" for variant in VARIANTS}
+
+
+def onnx_path_for(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Where :func:`export_onnx` writes: ``<out_dir>/<stem>.onnx``."""
+    return Path(out_dir) / f"{Path(model_path).stem}.onnx"
+
+
+def load_for_export(model_path: str | os.PathLike | None):
+    """``(path, model)``: the ``.keras`` file (default: the shipped one) and its model."""
+    from emotion_classification.models import load_model_and_record, resolve_model_path
+
+    path = resolve_model_path(model_path)
+    return path, load_model_and_record(path)[0]
+
+
+def inference_model(model):
+    """The model as a functional graph that always runs in inference mode.
+
+    Exporters call ``model(x)`` without ``training``; Keras' random preprocessing layers
+    default to training mode then, and their random ops (which ONNX does not have) end up in
+    the graph along with training-mode dropout and batch norm. Calling the model with
+    ``training=False`` inside a new functional model fixes the mode for every layer.
+    """
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:], dtype="float32", name="pixels")
+    return keras.Model(inputs, model(inputs, training=False), name=model.name)
+
+
+def copy_record(model_path: Path, exported: Path) -> None:
+    """Copy the model's JSON record beside an exported file, unless it is already there."""
+    from emotion_classification.model_files import record_path_for
+
+    source, target = record_path_for(model_path), record_path_for(exported)
+    if source.is_file() and source.resolve() != target.resolve():
+        with atomic_output(target) as tmp:
+            shutil.copyfile(source, tmp)
 
 
 def convert_saved_model(saved_model_dir: Path, quantize: bool) -> bytes:
@@ -62,76 +115,58 @@ def export_tflite(model_path: str | os.PathLike | None = None,
     :class:`~emotion_classification.models.ModelFileError` for a missing or unreadable model
     and :class:`ExportError` when the converter fails.
     """
-    from emotion_classification.data import project_root
-    from emotion_classification.models import DEFAULT_MODEL_PATH, load_model_and_record
-
-    model_path = Path(model_path) if model_path else project_root() / DEFAULT_MODEL_PATH
-    model, _ = load_model_and_record(model_path)
+    model_path, model = load_for_export(model_path)
     paths = tflite_paths_for(model_path, out_dir)
     with tempfile.TemporaryDirectory(prefix="tflite-export-") as tmp:
         saved_model_dir = Path(tmp) / "saved_model"
         try:
-            model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
+            inference_model(model).export(str(saved_model_dir), format="tf_saved_model",
+                                          verbose=False)
             flatbuffers = {v: convert_saved_model(saved_model_dir, v == "int8") for v in VARIANTS}
         except Exception as error:  # the converter raises many types
             raise ExportError(f"{model_path}: TensorFlow Lite conversion failed ({error})") from error
     for variant, path in paths.items():
         with atomic_output(path) as tmp:
             tmp.write_bytes(flatbuffers[variant])
+    copy_record(model_path, paths["float32"])
     return paths
 
 
-def make_interpreter(tflite_path: str | os.PathLike, num_threads: int | None = None):
-    """A LiteRT interpreter: ``ai_edge_litert`` when installed, else ``tf.lite.Interpreter``.
+def export_onnx(model_path: str | os.PathLike | None = None,
+                out_dir: str | os.PathLike = DEFAULT_OUT_DIR) -> Path:
+    """Convert a ``.keras`` model to ``<out_dir>/<stem>.onnx`` (dynamic batch size).
 
-    ``tf.lite.Interpreter`` still works in TF 2.21 but warns that it moved to
-    ``ai_edge_litert``; the warning is silenced because the fallback is deliberate.
+    Errors as :func:`export_tflite`. The file is checked by loading it in onnxruntime.
     """
-    path = Path(tflite_path)
-    if not path.is_file():
-        raise ExportError(f"{path}: TensorFlow Lite file not found")
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+    import keras
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+    model_path, model = load_for_export(model_path)
+    path = onnx_path_for(model_path, out_dir)
+    signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
+                                 name="pixels")]
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        # Keras patches tf2onnx for NumPy 2 and NumPy warns about the attribute it checks
+        warnings.simplefilter("ignore", FutureWarning)
         try:
-            return Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
-        except ValueError as error:
-            raise ExportError(f"{path}: not a TensorFlow Lite model ({error})") from error
+            inference_model(model).export(str(tmp), format="onnx", verbose=False,
+                                          input_signature=signature)
+            open_classifier(tmp)
+        except Exception as error:  # tf2onnx and onnxruntime raise many types
+            raise ExportError(f"{model_path}: ONNX conversion failed ({error})") from error
+    copy_record(model_path, path)
+    return path
 
 
-def tflite_predict(tflite_path: str | os.PathLike, images: np.ndarray,
-                   batch_size: int = PREDICT_BATCH_SIZE, num_threads: int | None = None,
-                   interpreter=None) -> np.ndarray:
-    """Class probabilities ``(N, classes)`` from a ``.tflite`` file for 0..255 images.
-
-    The input tensor is resized to each batch's size (the converted model keeps a dynamic
-    batch dimension). Pass a prepared ``interpreter`` to time inference without loading.
-    """
-    interpreter = interpreter or make_interpreter(tflite_path, num_threads)
-    input_detail = interpreter.get_input_details()[0]
-    output_index = interpreter.get_output_details()[0]["index"]
-    x = np.asarray(images, dtype=np.float32)
-    x = x[..., None] if x.ndim == 3 else x
-    if x.shape[-1] != input_detail["shape"][-1]:
-        x = np.repeat(x, input_detail["shape"][-1], axis=-1)
-    outputs, current_size = [], None
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        if len(batch) != current_size:
-            interpreter.resize_tensor_input(input_detail["index"], batch.shape)
-            interpreter.allocate_tensors()
-            current_size = len(batch)
-        interpreter.set_tensor(input_detail["index"], batch)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(output_index).copy())
-    if not outputs:
-        return np.zeros((0, interpreter.get_output_details()[0]["shape"][-1]), np.float32)
-    return np.concatenate(outputs).astype(np.float32)
+def export_files(model_path: str | os.PathLike | None, out_dir: str | os.PathLike,
+                 export_format: str = DEFAULT_FORMAT) -> dict[str, Path]:
+    """Export to ``tflite``, ``onnx`` or ``all``; ``{row name: file}`` as in the report."""
+    files = {}
+    if export_format in ("tflite", "all"):
+        paths = export_tflite(model_path, out_dir)
+        files.update({f"tflite_{variant}": path for variant, path in paths.items()})
+    if export_format in ("onnx", "all"):
+        files["onnx"] = export_onnx(model_path, out_dir)
+    return files
 
 
 def timed(predict, images: np.ndarray, warmup_images: int = 32) -> tuple[np.ndarray, float]:
@@ -143,26 +178,28 @@ def timed(predict, images: np.ndarray, warmup_images: int = 32) -> tuple[np.ndar
     return probs, len(images) / elapsed_s if elapsed_s > 0 else float("inf")
 
 
-def compare_with_keras(model_path: str | os.PathLike, tflite_paths: dict[str, Path],
+def compare_with_keras(model_path: str | os.PathLike, files: dict[str, Path],
                        images: np.ndarray, labels: np.ndarray,
-                       batch_size: int = PREDICT_BATCH_SIZE) -> pd.DataFrame:
-    """One row per format (Keras, then each ``.tflite``): what the export costs.
+                       batch_size: int = PREDICT_BATCH_SIZE,
+                       num_threads: int | None = None) -> pd.DataFrame:
+    """One row per format (Keras, then each exported file): what the export costs.
 
-    Columns: file size (MB), accuracy, accuracy difference to Keras (percentage points),
-    top-1 agreement with Keras, largest probability difference and faces per second on
-    this CPU (same batch size for all; one pass after a warm-up).
+    ``files`` maps a row name to a ``.tflite`` or ``.onnx`` file. Columns: file size (MB),
+    accuracy, accuracy difference to Keras (percentage points), top-1 agreement with Keras,
+    largest probability difference and faces per second on this CPU (same batch size for
+    all, ``num_threads`` threads for TFLite and onnxruntime, default one per core; one pass
+    after a warm-up).
     """
-    from emotion_classification.models import load_model_and_record, predict_proba
+    from emotion_classification.runtimes import KerasClassifier
 
-    model, _ = load_model_and_record(model_path)
-    keras_probs, keras_speed = timed(
-        lambda x: predict_proba(model, x, batch_size=batch_size), images)
-    results = {"keras": (Path(model_path), keras_probs, keras_speed)}
-    for variant, path in tflite_paths.items():
-        interpreter = make_interpreter(path)
-        probs, speed = timed(lambda x, i=interpreter, p=path: tflite_predict(
-            p, x, batch_size, interpreter=i), images)
-        results[f"tflite_{variant}"] = (Path(path), probs, speed)
+    num_threads = num_threads or os.cpu_count()
+    keras_path, model = load_for_export(model_path)
+    classifiers = {"keras": (keras_path, KerasClassifier(model))}
+    for name, path in files.items():
+        classifiers[name] = (Path(path), open_classifier(path, num_threads))
+    results = {name: (path, *timed(lambda x, c=classifier: c.predict(x, batch_size), images))
+               for name, (path, classifier) in classifiers.items()}
+    keras_probs = results["keras"][1]
     keras_top1 = keras_probs.argmax(axis=1)
     keras_accuracy = float(np.mean(keras_top1 == labels))
     rows = []
@@ -178,36 +215,50 @@ def compare_with_keras(model_path: str | os.PathLike, tflite_paths: dict[str, Pa
     return pd.DataFrame(rows).set_index("format")
 
 
-def check_report(model_path: Path, paths: dict[str, Path], table: pd.DataFrame,
-                 n_images: int, batch_size: int) -> dict:
+def check_report(model_path: Path, files: dict[str, Path], table: pd.DataFrame,
+                 n_images: int, batch_size: int, command: str) -> dict:
     """The JSON payload of ``--check``: the table plus what it was measured on."""
     import tensorflow as tf
 
     from emotion_classification.hardware import hardware_description
 
-    return {"model": str(model_path), "tflite": {k: str(v) for k, v in paths.items()},
-            "evaluated_on": f"FER2013 test folder ({n_images} images)",
-            "batch_size": batch_size, "threads": os.cpu_count(),
-            "hardware": hardware_description(), "tensorflow": tf.__version__,
-            "note": "faces_per_s: one pass on this CPU, shared with other work; compare rows, "
-                    "not machines",
-            "results": table.reset_index().to_dict(orient="records")}
+    report = {"model": str(model_path), "command": command,
+              "evaluated_on": f"FER2013 test folder ({n_images} images)",
+              "batch_size": batch_size, "threads": os.cpu_count(),
+              "hardware": hardware_description(), "tensorflow": tf.__version__}
+    tflite = {name.removeprefix("tflite_"): str(path) for name, path in files.items()
+              if name.startswith("tflite_")}
+    if tflite:
+        report["tflite"] = tflite
+    if "onnx" in files:
+        import onnxruntime
+
+        report.update(onnx=str(files["onnx"]), onnxruntime=onnxruntime.__version__)
+    report["note"] = ("faces_per_s: one pass on this CPU, shared with other work; compare "
+                      "rows, not machines")
+    report["results"] = table.reset_index().to_dict(orient="records")
+    return report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from emotion_classification.models import DEFAULT_MODEL_PATH
+    from emotion_classification.model_files import DEFAULT_MODEL_PATH
 
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification export",
-        description="Export a .keras model to TensorFlow Lite (float32 and dynamic-range int8). "
-                    "Relative paths are relative to the project root.")
+        description="Export a .keras model to TensorFlow Lite (float32 and dynamic-range int8) "
+                    "and/or ONNX. Relative paths are relative to the project root.")
     parser.add_argument("--model", default=None,
-                        help=f"the .keras model (default: {DEFAULT_MODEL_PATH})")
+                        help=f"the .keras model or its alias, accurate or fast (default: "
+                             f"{DEFAULT_MODEL_PATH})")
+    parser.add_argument("--format", dest="export_format", choices=FORMATS, default=DEFAULT_FORMAT,
+                        help="what to write: tflite (<name>_float32.tflite and "
+                             "<name>_int8.tflite), onnx (<name>.onnx) or all of them "
+                             "(default: %(default)s)")
     parser.add_argument("--out", default=DEFAULT_OUT_DIR,
-                        help=f"folder for the .tflite files (default: {DEFAULT_OUT_DIR}/)")
+                        help=f"folder for the exported files (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=False,
-                        help="compare Keras and both .tflite files on the FER2013 test folder "
-                             "(default: --no-check)")
+                        help="compare Keras and every exported file on the FER2013 test "
+                             "folder (default: --no-check)")
     parser.add_argument("--data-dir", default=None, help="FER2013 folder (default: $FER2013_DIR "
                         "or data/fer2013)")
     parser.add_argument("--report", default=DEFAULT_REPORT_PATH,
@@ -222,24 +273,35 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO lines
     from emotion_classification.data import DatasetError, DatasetNotFoundError, load_fer2013
     from emotion_classification.files import project_path, write_json
-    from emotion_classification.models import DEFAULT_MODEL_PATH, ModelFileError
+    from emotion_classification.model_files import (
+        DEFAULT_MODEL_PATH,
+        ModelFileError,
+        is_model_alias,
+        resolve_model_path,
+    )
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    model_path, out_dir = project_path(args.model or DEFAULT_MODEL_PATH), project_path(args.out)
+    model = args.model if is_model_alias(args.model) else project_path(args.model or
+                                                                        DEFAULT_MODEL_PATH)
+    out_dir = project_path(args.out)
     try:
-        paths = export_tflite(model_path, out_dir)
-        for variant, path in paths.items():
-            print(f"saved {path} ({path.stat().st_size / BYTES_PER_MB:.2f} MB, {variant})",
+        model_path = resolve_model_path(model)
+        files = export_files(model_path, out_dir, args.export_format)
+        for name, path in files.items():
+            print(f"saved {path} ({path.stat().st_size / BYTES_PER_MB:.2f} MB, {name})",
                   file=sys.stderr)
         if not args.check:
             return 0
         test = load_fer2013(args.data_dir, splits=("test",))["test"]
-        table = compare_with_keras(model_path, paths, test.images, test.labels, args.batch_size)
+        table = compare_with_keras(model_path, files, test.images, test.labels, args.batch_size)
     except (ModelFileError, ExportError, DatasetError, DatasetNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report_path = project_path(args.report)
-    write_json(report_path, check_report(model_path, paths, table, len(test), args.batch_size))
+    command = " ".join(["python -m emotion_classification export", *argv])
+    write_json(report_path, check_report(model_path, files, table, len(test), args.batch_size,
+                                         command))
     print(table.to_string())
     print(f"saved {report_path}", file=sys.stderr)
     return 0

@@ -1,9 +1,9 @@
-"""What the run trains on: the bf16 probe, the precision choice, the distribution scope and a
-one-line description of the machine for the run's record."""
+"""What the run trains on: the bf16 probe, the precision choice and a one-line description
+of the machine for the run's record (how a step is split across devices is in
+:mod:`~emotion_classification.distribution`)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 from pathlib import Path
@@ -23,19 +23,6 @@ def choose_precision(requested: str) -> str:
     if requested != "auto":
         return requested
     return "mixed_bfloat16" if gpu_names() or cpu_supports_bf16() else "float32"
-
-
-def distribution_scope():
-    """A ``tf.distribute`` scope (mirrored over several GPUs) or a no-op on other backends."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return contextlib.nullcontext()
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    return strategy.scope()
 
 
 def cpu_name() -> str:

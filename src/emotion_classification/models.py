@@ -1,4 +1,5 @@
-"""Model architectures: the original study's CNN (for comparison) and the project's default.
+"""Model architectures: the original study's CNN (for comparison), the project's default
+and a ResNet-18 for 48x48 faces.
 
 Every model takes ``(N, 48, 48, channels)`` raw pixel values 0..255 (rescaling is inside the
 model) and returns softmax probabilities over :data:`~emotion_classification.data.CLASS_NAMES`.
@@ -7,12 +8,19 @@ The output layer always computes in float32 so mixed-precision training stays st
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import layers
 
 from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX
+from emotion_classification.model_files import (  # noqa: F401  (re-exported: the loading API)
+    DEFAULT_MODEL_PATH,
+    ModelFileError,
+    UncalibratedModelWarning,
+    check_class_count,
+    load_record,
+    record_path_for,
+    resolve_model_path,
+)
 
 NUM_CLASSES = len(CLASS_NAMES)
 #: FER2013 pixel statistics (train folder): centring the input speeds up early training.
@@ -25,6 +33,8 @@ PIXEL_STD = 65.0
 DEFAULT_WIDTHS = (32, 64, 160, 320)
 #: The wider network of the shipped model (``--widths 48,96,192,384``), the default until sweep 6.
 WIDE_WIDTHS = (48, 96, 192, 384)
+#: Filters of the four stages of the standard ResNet-18 (He et al. 2016).
+RESNET18_WIDTHS = (64, 128, 256, 512)
 
 
 def seed_cnn(channels: int = 3, dropout: float = 0.25) -> keras.Model:
@@ -106,39 +116,74 @@ def emotion_cnn(widths: tuple[int, ...] = DEFAULT_WIDTHS, convs_per_block: int =
     return keras.Model(inputs, outputs, name=name)
 
 
-DEFAULT_MODEL_PATH = "models/emotion_cnn.keras"
+def basic_block(x, filters: int, stride: int, name: str):
+    """ResNet's basic block: two 3x3 conv-BN layers plus the input, then ReLU.
+
+    The shortcut is the identity, or a strided 1x1 convolution with batch norm where the
+    block changes the size or the filter count. The second batch norm starts with a zero
+    scale, so each block starts as the identity and the deep net trains like a shallow one
+    at first (Goyal et al. 2017).
+    """
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                      name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(gamma_initializer="zeros", name=f"{name}_bn2")(y)
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
+                                 name=f"{name}_shortcut")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.Activation("relu", name=f"{name}_relu2")(y)
 
 
-class ModelFileError(ValueError):
-    """A model file or its JSON record is missing or unusable."""
+def resnet18(widths: tuple[int, ...] = RESNET18_WIDTHS, blocks_per_stage: int = 2,
+             dropout: float = 0.4, crop_px: int = 4, channels: int = 1,
+             name: str = "resnet18") -> keras.Model:
+    """ResNet-18 as adapted to small images (the CIFAR form), the strongest FER2013 family.
 
-
-class UncalibratedModelWarning(UserWarning):
-    """A model has no JSON record beside it: FER2013 class order, no calibration."""
+    ImageNet's ResNet shrinks its input 4x at once (a stride-2 7x7 stem and a max pool),
+    which would leave a 48x48 face 12x12 before the first block. Here the stem is one
+    stride-1 3x3 conv-BN-ReLU with no pooling, then one stage per entry of ``widths`` of
+    ``blocks_per_stage`` :func:`basic_block` s, every stage after the first halving the
+    size (the 40x40 centre at the default crop: 40, 20, 10, 5), then global average pooling,
+    dropout and the softmax. At the standard widths that is about 11.2 M parameters.
+    ``crop_px`` and the input (raw 0..255, ``channels`` 1 or 3) are as in
+    :func:`emotion_cnn`.
+    """
+    inputs = keras.Input((IMAGE_SIZE_PX, IMAGE_SIZE_PX, channels), name="pixels")
+    x = layers.Cropping2D(crop_px, name="crop")(inputs) if crop_px else inputs
+    x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(x)
+    x = conv_bn_relu(x, widths[0], name="stem")
+    for stage, filters in enumerate(widths, start=1):
+        for block in range(1, blocks_per_stage + 1):
+            stride = 2 if stage > 1 and block == 1 else 1
+            x = basic_block(x, filters, stride, name=f"stage{stage}_block{block}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
+                           name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def load_model_and_record(path: str | None = None) -> tuple[keras.Model, dict]:
     """Load a ``.keras`` model and the JSON record beside it (``class_names``, calibration...).
 
-    ``path`` defaults to the committed ``models/emotion_cnn.keras``; a relative path is taken
-    from the project root, like every other path the package reads or writes, so a notebook
-    (run from ``notebooks/``) and the CLI name the same file the same way (the commands turn
-    what the user typed into an absolute path first). A missing JSON gives the FER2013 class
-    order and no calibration (temperature 1, no uncertain threshold) with an
-    :class:`UncalibratedModelWarning`; a corrupt one raises :class:`ModelFileError`.
+    ``path`` is a file or a model alias (``accurate``, the default, or ``fast``: see
+    :mod:`.model_files`); a relative path is taken from the project root, like every other
+    path the package reads or writes, so a notebook (run from ``notebooks/``) and the CLI
+    name the same file the same way (the commands turn what the user typed into an absolute
+    path first). A missing JSON gives the FER2013 class order and no calibration
+    (temperature 1, no uncertain threshold) with an :class:`UncalibratedModelWarning`; a
+    corrupt one raises :class:`ModelFileError`.
     """
-    from emotion_classification.files import project_path
-
-    model_path = project_path(path or DEFAULT_MODEL_PATH)
-    if not model_path.is_file():
-        problem = "is a folder, not a model file" if model_path.is_dir() else "model file not found"
-        raise ModelFileError(f"{model_path}: {problem}")
+    model_path = resolve_model_path(path)
     model = load_keras_file(model_path)
-    record = load_record(model_path.with_suffix(".json"))
-    names = record["class_names"]
-    if len(names) != model.output_shape[-1]:
-        raise ModelFileError(f"{model_path.with_suffix('.json')}: lists {len(names)} classes but "
-                             f"the model has {model.output_shape[-1]} outputs")
+    json_path = record_path_for(model_path)
+    record = load_record(json_path)
+    check_class_count(record, model.output_shape[-1], json_path)
     return model, record
 
 
@@ -157,46 +202,21 @@ def load_keras_file(path) -> keras.Model:
                              f"{reason[:200]})") from error
 
 
-def load_record(json_path) -> dict:
-    """The model's JSON record with defaults filled in; a missing one warns, a bad one raises."""
-    import json
-    import warnings
-
-    if not json_path.is_file():
-        warnings.warn(f"{json_path}: not found, so the model runs uncalibrated (temperature 1, "
-                      "no uncertain threshold, FER2013 class order)", UncalibratedModelWarning,
-                      stacklevel=3)
-        record = {}
-    else:
-        try:
-            record = json.loads(json_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelFileError(f"{json_path}: not valid JSON ({error})") from None
-        if not isinstance(record, dict):
-            raise ModelFileError(f"{json_path}: not a JSON object (the model's record)")
-    record.setdefault("class_names", list(CLASS_NAMES))
-    record.setdefault("calibration", {"temperature": 1.0, "uncertain_threshold": 0.0})
-    if not isinstance(record["calibration"], dict) or not isinstance(record["class_names"], list):
-        raise ModelFileError(f"{json_path}: 'calibration' must be an object and 'class_names' "
-                             "a list")
-    for key in ("temperature", "uncertain_threshold"):
-        value = record["calibration"].get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not math.isfinite(value)):
-            raise ModelFileError(f"{json_path}: calibration {key} must be a number, got "
-                                 f"{value!r}")
-    return record
-
-
-def predict_proba(model: keras.Model, images, tta: bool = False,
+def predict_proba(model: keras.Model, images, tta: bool | str = False,
                   batch_size: int = 256):
     """Class probabilities for ``(N, 48, 48, 1)`` images (uint8 or float, 0..255).
 
-    ``tta=True`` averages the prediction of each image and its horizontal mirror
-    (test-time augmentation). Grayscale input is repeated to 3 channels for RGB models.
+    ``tta`` is the test-time augmentation (:data:`~emotion_classification.tta.TTA_MODES`):
+    ``"none"``, ``"flip"`` (the mean prediction of each image and its horizontal mirror) or
+    ``"ten_crop"`` (the mean over :func:`~emotion_classification.tta.ten_crop_views`);
+    ``True`` means flip and ``False`` none, as before the modes. Grayscale input is
+    repeated to 3 channels for RGB models.
     """
     import numpy as np
 
+    from emotion_classification.tta import tta_mode, tta_views
+
+    mode = tta_mode(tta)  # an unknown mode is an error even for no images
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]
@@ -205,7 +225,6 @@ def predict_proba(model: keras.Model, images, tta: bool = False,
         x = np.repeat(x, 3, axis=-1)
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
-    if tta:
-        probs = (probs + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
-    return probs.astype(np.float32)
+    predictions = [model.predict(view, batch_size=batch_size, verbose=0)
+                   for view in tta_views(x, mode)]
+    return (sum(predictions) / len(predictions)).astype(np.float32)

@@ -1,12 +1,16 @@
 """The ``predict`` command: label every face in photos and write the results to a folder.
 
-    python -m emotion_classification predict [PATH ...] [--out outputs] [--panel] [--tta]
+    python -m emotion_classification predict [PATH ...] [--manifest FILE] [--out outputs]
+        [--batch-images 8] [--parquet] [--engine local|ray] [--panel] [--tta]
 
-With no PATH it runs on ``grace_hopper.jpg``, the sample photo shipped inside matplotlib, so
-the command works on a fresh clone without any data. Every path on the command line (inputs,
-``--out``, ``--model``) is relative to the current directory. Results are indexed as each
-image finishes (see :mod:`.results`): Ctrl-C keeps what is done, and running the same
-command again resumes where it stopped.
+With no PATH or manifest it runs on ``grace_hopper.jpg``, the sample photo shipped inside
+matplotlib, so the command works on a fresh clone without any data. Every path on the
+command line (inputs, ``--manifest``, ``--out``, ``--model``) is relative to the current
+directory. Images are read, detected, classified and written a batch at a time, and the
+results are appended as each batch finishes (see :mod:`.results` and :mod:`.streaming`), so
+memory does not grow with the number of images: Ctrl-C keeps what is done, and running the
+same command again resumes where it stopped. ``--engine ray`` spreads the batches over the
+actors of a Ray cluster (see :mod:`.ray_engine`).
 """
 
 from __future__ import annotations
@@ -35,22 +39,27 @@ from emotion_classification.images import (
     PHOTO_EXTENSIONS,
     SAMPLE_PHOTO,
     ImageReadError,
-    expand_inputs,
     read_image,
     sample_photo,
     shown,
 )
-from emotion_classification.results import (
+from emotion_classification.manifest import Input, InputSource, ManifestError, check_manifest
+from emotion_classification.output_folder import (
     TEMP_FILE,
     OutputFolderError,
-    ResultsIndex,
     folder_lock,
     prepare_folder,
     remove_stale_temp_files,
 )
+from emotion_classification.results import ResultsIndex
+from emotion_classification.streaming import steps
+from emotion_classification.tta import TTA_MODES
 
-#: Images whose faces share one classifier call; the index is rewritten after each chunk.
-CHUNK_IMAGES = 8
+#: Images read, detected and classified together; results are appended after each batch.
+DEFAULT_BATCH_IMAGES = 8
+ENGINES = ("local", "ray")
+DEFAULT_NUM_ACTORS = 2
+DEFAULT_CPUS_PER_ACTOR = 1.0
 DEFAULT_OUT_DIR = "outputs"
 DEFAULT_MODEL_TEXT = "models/emotion_cnn.keras"
 
@@ -60,16 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification predict",
         description="Find the faces in photos and label each with its emotion. Results are "
-                    "indexed as each image finishes; rerunning into the same --out resumes.")
+                    "appended as each batch of images finishes, in bounded memory; rerunning "
+                    "into the same --out resumes.")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="image files or folders (searched recursively for "
                              f"{', '.join(PHOTO_EXTENSIONS)}); default: matplotlib's sample "
                              f"photo {SAMPLE_PHOTO}")
+    parser.add_argument("--manifest", default=None, metavar="FILE",
+                        help="also read the images listed in the 'path' column of this CSV or "
+                             "Parquet file (relative paths start at its folder); "
+                             "default: none")
     parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
-                        help="folder for annotated images, face crops, results.json and "
-                             "results.csv (default: %(default)s)")
+                        help="folder for annotated images, face crops, results.jsonl, "
+                             "results.csv and the summary results.json (default: %(default)s)")
+    parser.add_argument("--batch-images", type=int, default=DEFAULT_BATCH_IMAGES, metavar="N",
+                        help="images read, detected and classified together; results are "
+                             "appended after each batch (default: %(default)s)")
+    parser.add_argument("--parquet", action=argparse.BooleanOptionalAction, default=False,
+                        help="also write the per-face table as results.parquet/, one part file "
+                             "per batch (default: --no-parquet)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar with images/s and the time left on stderr "
+                             "(default: only when stderr is a terminal)")
     add_recognizer_flags(parser, "photo", f"; faces under {CONFIDENT_DETECTION} are marked "
-                         "uncertain", "; twice the classifier work")
+                         "uncertain")
     parser.add_argument("--align", action=argparse.BooleanOptionalAction, default=False,
                         help="rotate each face so the eyes are level before classifying "
                              "(default: --no-align)")
@@ -80,26 +103,61 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip images already indexed in --out by an earlier run with the "
                              "same settings; --no-resume starts the index over "
                              "(default: --resume)")
+    add_engine_flags(parser)
     return parser
 
 
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and the Ray options: where the batches run."""
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="run the batches in this process (local) or on the actors of a "
+                             "Ray cluster (ray; pip install '.[ray]') (default: %(default)s)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="with --engine ray: the Ray cluster to join (auto, HOST:PORT or "
+                             "ray://HOST:PORT); default: $RAY_ADDRESS, else a local Ray "
+                             "instance started for this run")
+    parser.add_argument("--num-actors", type=int, default=DEFAULT_NUM_ACTORS, metavar="N",
+                        help="with --engine ray: actors, each holding one model "
+                             "(default: %(default)s)")
+    parser.add_argument("--cpus-per-actor", type=float, default=DEFAULT_CPUS_PER_ACTOR,
+                        metavar="C", help="with --engine ray: CPUs reserved by each actor "
+                        "(default: %(default)s)")
+
+
 def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
-                         threshold_note: str = "", tta_note: str = "") -> None:
+                         threshold_note: str = "") -> None:
     """The recognizer's flags, shared by ``predict`` and ``video``: ``--model``,
     ``--threshold``, ``--min-face-size`` and ``--tta``; ``picture`` names what faces are
     searched in (photo, frame)."""
-    parser.add_argument("--model", default=None, metavar="FILE",
-                        help="emotion model, a .keras file with its .json record beside it "
-                             f"(default: {DEFAULT_MODEL_TEXT} of the project)")
+    from emotion_classification.model_files import MODEL_ALIASES
+
+    parser.add_argument("--model", default=None, metavar="MODEL",
+                        help="emotion model: accurate (the project's "
+                             f"{DEFAULT_MODEL_TEXT}), fast (its {MODEL_ALIASES['fast']}), or "
+                             "a .keras, .onnx or .tflite file with its .json record beside it "
+                             "(default: accurate)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
                         metavar="T", help="minimum detector confidence of a reported face, "
                         f"0 to 1{threshold_note} (default: %(default)s)")
     parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
                         metavar="PX", help="smallest face searched for, in pixels of the "
                         f"{picture} (default: %(default)s)")
-    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
-                        help="average each face's prediction with its mirror image's"
-                             f"{tta_note} (default: --no-tta)")
+    parser.add_argument("--tta", nargs="?", const="flip", default="none", type=tta_choice,
+                        choices=TTA_MODES, help="test-time augmentation: flip (a bare --tta: "
+                        "the mean prediction of each face and its mirror image, twice the "
+                        "model work), ten_crop (over the four corner and the centre 40x40 "
+                        "windows and their mirrors, ten times) or none (default: none)")
+    parser.add_argument("--no-tta", dest="tta", action="store_const", const="none",
+                        help="the same as --tta none (default: --tta none)")
+
+
+def tta_choice(text: str) -> str:
+    """A ``--tta`` value; anything else says how to put a bare ``--tta`` before a path."""
+    if text not in TTA_MODES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one of {', '.join(TTA_MODES)} (a bare --tta means flip: put it "
+            "after the paths, or write --tta flip)")
+    return text
 
 
 def check_args(args) -> str | None:
@@ -111,18 +169,30 @@ def check_args(args) -> str | None:
     return None
 
 
+def check_run_args(args) -> str | None:
+    """A usage problem of predict's batch and engine flags, or None."""
+    if args.batch_images < 1:
+        return f"--batch-images must be a positive image count, got {args.batch_images}"
+    if args.num_actors < 1:
+        return f"--num-actors must be a positive count, got {args.num_actors}"
+    if not (math.isfinite(args.cpus_per_actor) and args.cpus_per_actor > 0):
+        return f"--cpus-per-actor must be a positive number, got {args.cpus_per_actor}"
+    return None
+
+
 def open_recognizer(model: str | None, **kwargs):
     """The recognizer for a command, with the model path taken from the current directory.
 
     A model without its JSON record runs uncalibrated: that is said in one ``note:`` line.
     Raises :class:`~emotion_classification.models.ModelFileError` (one line) for a bad model.
     """
-    from emotion_classification.models import UncalibratedModelWarning
+    from emotion_classification.model_files import UncalibratedModelWarning, is_model_alias
     from emotion_classification.recognizer import EmotionRecognizer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UncalibratedModelWarning)
-        recognizer = EmotionRecognizer(cli_path(model) if model else None, **kwargs)
+        recognizer = EmotionRecognizer(cli_path(model) if model and not is_model_alias(model)
+                                       else model, **kwargs)
     for warning in caught:
         if issubclass(warning.category, UncalibratedModelWarning):
             note_line(str(warning.message))
@@ -155,21 +225,30 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse already printed the usage message
         return int(exit_.code or 0)
-    problem = check_args(args)
+    problem = check_args(args) or check_run_args(args)
     if problem:
         error_line(problem)
         return 2
     out_dir = cli_path(args.out)
+    manifest = cli_path(args.manifest) if args.manifest else None
     paths = args.paths
-    if not paths:
+    if not paths and manifest is None:
         paths = [str(sample_photo())]
         note_line(f"no PATH given: using matplotlib's sample photo {paths[0]}")
+    if args.engine == "ray":
+        from emotion_classification.ray_engine import ray_missing
+
+        if ray_missing():
+            error_line(ray_missing())
+            return 2
     try:
+        if manifest is not None:
+            check_manifest(manifest)
         prepare_folder(out_dir)
         with folder_lock(out_dir):
             remove_stale_temp_files(out_dir)
-            return run_predict(args, expand_inputs(paths, exclude=out_dir), out_dir)
-    except OutputFolderError as error:
+            return run_predict(args, InputSource(paths, manifest, exclude=out_dir), out_dir)
+    except (OutputFolderError, ManifestError) as error:
         error_line(str(error))
         return 2
     except KeyboardInterrupt:
@@ -177,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return INTERRUPTED_STATUS
 
 
-def run_predict(args, inputs: list[Path], out_dir: Path) -> int:
-    """Load the model, then analyse and index every input (see :func:`process`)."""
+def run_predict(args, source: InputSource, out_dir: Path) -> int:
+    """Load the model, then analyse and index every input not done before."""
     from emotion_classification.models import ModelFileError
 
     try:
@@ -188,10 +267,17 @@ def run_predict(args, inputs: list[Path], out_dir: Path) -> int:
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))
         return 2
-    index = ResultsIndex(out_dir, run_settings(recognizer), recognizer.class_names, args.resume)
+    index = ResultsIndex(out_dir, run_settings(recognizer), recognizer.class_names,
+                         args.resume, args.parquet)
     counts = {"analysed": 0, "skipped": 0, "failed": 0}
     try:
-        process(inputs, recognizer, index, args.panel, counts)
+        index.forget_changed(source.paths())
+        if args.engine == "ray":
+            from emotion_classification.ray_engine import process_on_ray
+
+            process_on_ray(source, recognizer, index, args, counts)
+        else:
+            process(source, recognizer, index, args, counts)
         json_path, csv_path = index.flush()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the index
@@ -219,42 +305,70 @@ def written_name(error: OSError, out_dir: Path) -> str:
     return shown(path.with_name(path.name[match.end():]) if match else path)
 
 
-def process(inputs: list[Path], recognizer, index: ResultsIndex, panel: bool,
-            counts: dict[str, int]) -> None:
-    """Read, detect, classify and write every input, a chunk at a time; one line per failure."""
+def progress_bar(total: int, shown_: bool | None):
+    """tqdm on stderr with images/s and the time left; ``None`` shows it on a terminal only."""
     from tqdm import tqdm
 
-    progress = tqdm(total=len(inputs), unit="image", desc="predict", disable=None)
+    return tqdm(total=total, unit="image", desc="predict", file=sys.stderr,
+                disable=None if shown_ is None else not shown_)
+
+
+def report_error(item: Input, problem: str, index: ResultsIndex, counts: dict[str, int],
+                 progress) -> None:
+    """One line naming the input (and its manifest line), counted and kept in the summary."""
+    counts["failed"] += 1
+    index.add_error(item.path, problem, item.origin)
+    progress.write(f"error: {item.label()}: {problem}", file=sys.stderr)
+    progress.update(1)
+
+
+def to_analyse(item: Input, index: ResultsIndex, counts: dict[str, int], progress) -> bool:
+    """Whether an input still needs analysing: False for one done before (counted as
+    skipped) and for one that cannot be (reported)."""
+    problem = item.problem
+    if problem is None and not item.origin and item.path.is_dir():
+        problem = f"folder holds no images ({', '.join(PHOTO_EXTENSIONS)})"
+    if problem is not None:
+        report_error(item, problem, index, counts, progress)
+        return False
+    if index.finished(item.path):
+        counts["skipped"] += 1
+        progress.update(1)
+        return False
+    return True
+
+
+def process(source: InputSource, recognizer, index: ResultsIndex, args,
+            counts: dict[str, int]) -> None:
+    """Read, detect, classify and write every input, a batch at a time; one line per failure."""
+    progress = progress_bar(source.total, args.progress)
     try:
-        for start in range(0, len(inputs), CHUNK_IMAGES):
-            chunk, rgbs = [], []
-            for path in inputs[start:start + CHUNK_IMAGES]:
+        for batch in steps(source, args.batch_images):
+            todo, rgbs = [], []
+            for item in batch:
+                if not to_analyse(item, index, counts, progress):
+                    continue
                 try:
-                    if path.is_dir():
-                        raise ImageReadError(path, "folder holds no images "
-                                             f"({', '.join(PHOTO_EXTENSIONS)})")
-                    if index.finished(path):
-                        counts["skipped"] += 1
-                        progress.update(1)
-                        continue
-                    rgbs.append(read_image(path))
-                    chunk.append(path)
+                    rgbs.append(read_image(item.path))
+                    todo.append(item)
                 except ImageReadError as error:
-                    counts["failed"] += 1
-                    index.add_error(path, error.problem)
-                    progress.write(f"error: {error}", file=sys.stderr)
-                    progress.update(1)
-            analyses = recognizer.analyze(rgbs) if chunk else []
-            for path, analysis in zip(chunk, analyses, strict=True):
-                result = index.write(path, analysis, panel, recognizer.margin)
-                counts["analysed"] += 1
-                if not result["faces"]:
-                    progress.write(f"note: {shown(path)}: no faces found", file=sys.stderr)
-                progress.update(1)
-            if chunk:
+                    report_error(item, error.problem, index, counts, progress)
+            analyses = recognizer.analyze(rgbs) if todo else []
+            for item, analysis in zip(todo, analyses, strict=True):
+                record_analysis(item, index.write(item.path, analysis, args.panel,
+                                                  recognizer.margin), counts, progress)
+            if todo:
                 index.flush()
     finally:
         progress.close()
+
+
+def record_analysis(item: Input, result: dict, counts: dict[str, int], progress) -> None:
+    """Count an analysed image; a note when it has no faces."""
+    counts["analysed"] += 1
+    if not result["faces"]:
+        progress.write(f"note: {item.label()}: no faces found", file=sys.stderr)
+    progress.update(1)
 
 
 def print_summary(index: ResultsIndex, counts: dict[str, int], out_dir: Path, json_path: Path,
@@ -262,16 +376,18 @@ def print_summary(index: ResultsIndex, counts: dict[str, int], out_dir: Path, js
     """Say how many faces were found and where the outputs went (only if any image was read)."""
     if not counts["analysed"] and not counts["skipped"]:
         return  # every input failed: the error lines said so; nothing to point at
-    faces = [face for result in index.results() for face in result["faces"]]
-    uncertain = sum(face["uncertain"] for face in faces)
+    totals = index.counts()
     resumed = (f", {counts['skipped']} already done earlier (skipped; --no-resume redoes them)"
                if counts["skipped"] else "")
     print(f"{counts['analysed']} image(s) analysed{resumed}, {counts['failed']} unreadable "
-          f"input(s); the index holds {len(index.entries)} image(s), {len(faces)} face(s) "
-          f"({uncertain} uncertain)")
+          f"input(s); the index holds {totals['images']} image(s), {totals['faces']} face(s) "
+          f"({totals['uncertain']} uncertain)")
+    files = index.details.paths()
+    tables = ", ".join(name for name in (files["images"], csv_path.name, files["faces_parquet"])
+                       if name)
     print(f"results in {shown(out_dir)}/: annotated images *_annotated.jpg, crops in "
-          f"faces/selected and faces/rejected, all faces in {json_path.name} and "
-          f"{csv_path.name}")
+          f"faces/selected and faces/rejected, every image and face in {tables}, "
+          f"summary in {json_path.name}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ from emotion_classification.files import project_path, project_root, write_json
 from emotion_classification.records import HISTORY_FILE, MODEL_FILE, RECORD_FILE, shown_path
 
 SHIPPED_STEM = "emotion_cnn"
+#: What ``--as`` can replace: the file stem in models/, the evaluation report and the figure
+#: folder in reports/. The fast model's files sit beside the accurate model's, never on them.
+ROLES = {"accurate": {"stem": SHIPPED_STEM, "report": "evaluation.json", "figures": "figures"},
+         "fast": {"stem": f"{SHIPPED_STEM}_fast", "report": "evaluation_fast.json",
+                  "figures": "figures/fast"}}
 TABLES_SCRIPT = "scripts/render_tables.py"
 
 
@@ -75,7 +80,7 @@ def read_record(path: Path) -> dict | None:
 
 
 def stage(run_dir: Path, record: dict, staging: Path, *, data_dir: str | None,
-          small_per_class: int) -> dict[str, Path]:
+          small_per_class: int, role: str = "accurate") -> dict[str, Path]:
     """Build every file promote will put in place inside ``staging``; returns
     ``{relative target: staged file}`` (``models/...`` and ``reports/...``)."""
     from emotion_classification.evaluate import evaluate
@@ -84,21 +89,22 @@ def stage(run_dir: Path, record: dict, staging: Path, *, data_dir: str | None,
 
     models, reports = staging / "models", staging / "reports"
     models.mkdir(parents=True)
-    model_path = models / f"{SHIPPED_STEM}.keras"
+    stem, figures = ROLES[role]["stem"], reports / ROLES[role]["figures"]
+    model_path = models / f"{stem}.keras"
     shutil.copyfile(run_dir / MODEL_FILE, model_path)
-    record = {**record, "promoted": {"from": shown_path(run_dir),
+    record = {**record, "promoted": {"from": shown_path(run_dir), "as": role,
                                      "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
     write_json(model_path.with_suffix(".json"), record)
     staged = {f"models/{model_path.name}": model_path,
               f"models/{model_path.with_suffix('.json').name}": model_path.with_suffix(".json")}
     if (run_dir / HISTORY_FILE).is_file():
-        history = models / f"{SHIPPED_STEM}.history.csv"
+        history = models / f"{stem}.history.csv"
         shutil.copyfile(run_dir / HISTORY_FILE, history)
-        plot_learning_curves(history, reports / "figures" / "learning_curves.png")
+        plot_learning_curves(history, figures / "learning_curves.png")
         staged[f"models/{history.name}"] = history
-    report_path = reports / "evaluation.json"
+    report_path = reports / ROLES[role]["report"]
     evaluate(str(model_path), data_dir, small_per_class=small_per_class,
-             figure_dir=reports / "figures", report_path=report_path)
+             figure_dir=figures, report_path=report_path)
     if report_path.is_file():  # name the shipped model, not the staging copy
         report = json.loads(report_path.read_text())
         write_json(report_path, {**report, "model": f"models/{model_path.name}"})
@@ -137,7 +143,8 @@ def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "mode
             reports_dir: str | os.PathLike = "reports", notebooks: bool = False,
             data_dir: str | None = None, small_per_class: int = 0,
             allow_small_data: bool = False,
-            tables_script: str | os.PathLike | None = TABLES_SCRIPT) -> dict:
+            tables_script: str | os.PathLike | None = TABLES_SCRIPT,
+            role: str = "accurate") -> dict:
     """Make the finished run in ``run_dir`` the shipped model; return old and new summaries.
 
     ``models_dir``, ``reports_dir`` and ``tables_script`` are the targets (tests point them
@@ -145,7 +152,9 @@ def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "mode
     numbers are not written into the model's record); ``notebooks`` re-executes the
     notebooks afterwards so their saved outputs show the new model. A run trained in
     small-data mode is refused unless ``allow_small_data`` (tests), so a toy run cannot
-    replace the shipped model by accident.
+    replace the shipped model by accident. ``role="fast"`` ships the run as the fast model
+    (``models/emotion_cnn_fast.*``, ``reports/evaluation_fast.json``, ``reports/figures/fast``)
+    and leaves the accurate model and its figures alone.
     """
     run_dir, models_dir, reports_dir = (project_path(run_dir), project_path(models_dir),
                                         project_path(reports_dir))
@@ -154,14 +163,16 @@ def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "mode
     if small and not allow_small_data:
         raise PromoteError(f"{shown_path(run_dir)}: trained in small-data mode "
                            f"({small} images per class); only a full run can be shipped")
-    shipped = models_dir / f"{SHIPPED_STEM}.keras"
+    if role not in ROLES:
+        raise PromoteError(f"--as {role!r}: choose one of {', '.join(ROLES)}")
+    shipped = models_dir / f"{ROLES[role]['stem']}.keras"
     old = summary(read_record(shipped.with_suffix(".json")), shipped)
     models_dir.mkdir(parents=True, exist_ok=True)
     for stale in models_dir.glob(".promote-*"):  # left by a promote that was killed
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".promote-", dir=models_dir) as tmp:
         staged = stage(run_dir, record, Path(tmp), data_dir=data_dir,
-                       small_per_class=small_per_class)
+                       small_per_class=small_per_class, role=role)
         placed = place(staged, models_dir, reports_dir)
     new = summary(read_record(shipped.with_suffix(".json")), shipped)
     notes = [render_tables(project_path(tables_script) if tables_script else None)]
@@ -170,17 +181,18 @@ def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "mode
                               cwd=project_root())
         notes.append("notebooks re-executed" if done.returncode == 0
                      else f"warning: the notebooks failed (exit {done.returncode})")
-    return {"run_dir": shown_path(run_dir), "old": old, "new": new,
+    return {"run_dir": shown_path(run_dir), "shipped": shown_path(shipped), "old": old,
+            "new": new,
             "replaced": [shown_path(p) for p in placed], "notes": notes}
 
 
-def describe(result: dict, shipped: Path) -> str:
+def describe(result: dict) -> str:
     """What promote replaced, old -> new, in a few lines."""
     def value(number):
         return "none" if number is None else f"{number:.4f}"
 
     old, new = result["old"], result["new"]
-    lines = [f"promoted {result['run_dir']} to {shown_path(shipped)} "
+    lines = [f"promoted {result['run_dir']} to {result['shipped']} "
              f"({len(result['replaced'])} files replaced)",
              f"  validation accuracy: {value(old['validation_accuracy'])} -> "
              f"{value(new['validation_accuracy'])}",
@@ -206,12 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=True,
                         help="Also re-execute the notebooks so their saved outputs and the "
                              "figures they draw (group photo, Grad-CAM) show the new model "
-                             "(several minutes).")
+                             "(several minutes; the accurate model only).")
+    parser.add_argument("--as", dest="role", choices=sorted(ROLES), default="accurate",
+                        help="Which shipped model the run replaces: accurate "
+                             "(models/emotion_cnn.keras, the default everywhere) or fast "
+                             "(models/emotion_cnn_fast.keras, --model fast).")
     args = parser.parse_args(argv)
     try:
-        result = promote(args.run_dir, data_dir=args.data_dir, notebooks=args.notebooks)
+        result = promote(args.run_dir, data_dir=args.data_dir,
+                         notebooks=args.notebooks and args.role == "accurate", role=args.role)
     except (PromoteError, DatasetError, DatasetNotFoundError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(describe(result, project_path("models") / f"{SHIPPED_STEM}.keras"))
+    print(describe(result))
     return 0

@@ -2,6 +2,7 @@
 
     from emotion_classification import EmotionRecognizer
     recognizer = EmotionRecognizer()               # models/emotion_cnn.keras and its JSON
+    # or EmotionRecognizer("fast"), EmotionRecognizer("models/emotion_cnn.onnx")
     faces = recognizer.detect_emotions("people.jpg")
     faces[0]["top_emotion"], faces[0]["emotions"]["happy"], faces[0]["uncertain"]
 
@@ -10,7 +11,7 @@ depends on what else is in the batch; all faces of all images then go through th
 in one batched call, and the probabilities are calibrated with the temperature stored in the
 model's JSON record. A face is flagged *uncertain* when the detector is below 0.99 confident
 (the original study's rule) or when its calibrated top probability is below the record's
-``uncertain_threshold``.
+``uncertain_threshold``; ``uncertain_reason`` says which (:mod:`.uncertainty`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from emotion_classification.detection import (
 )
 from emotion_classification.files import project_path
 from emotion_classification.images import read_image
+from emotion_classification.uncertainty import uncertain_reason
 
 #: Faces per classifier call (bounds memory; results do not depend on it).
 CLASSIFIER_BATCH_SIZE = 256
@@ -50,67 +52,131 @@ class ImageAnalysis:
     records: list[dict]  # the public per-face dicts
 
 
+class DetectorUnavailableError(ImportError):
+    """Faces were to be detected, but MTCNN (which needs TensorFlow) cannot be imported."""
+
+
+def open_classifier_and_record(model=None) -> tuple:
+    """``(classifier, record, name)`` for a model alias, a file or a Keras model in memory.
+
+    ``name`` is what results record as the model: the file as given (an alias as its file,
+    ``None`` as the default file), or ``in-memory model '<name>'``. A model in memory gets
+    the FER2013 classes and no calibration.
+    """
+    from emotion_classification.model_files import DEFAULT_MODEL_PATH, MODEL_ALIASES
+    from emotion_classification.runtimes import KerasClassifier, open_model
+
+    if model is None or isinstance(model, str | os.PathLike):
+        classifier, record, _ = open_model(model)
+        name = MODEL_ALIASES.get(model, model) if isinstance(model, str) else model
+        return classifier, record, str(name or DEFAULT_MODEL_PATH)
+    record = {"class_names": list(CLASS_NAMES),
+              "calibration": {"temperature": 1.0, "uncertain_threshold": 0.0}}
+    return KerasClassifier(model), record, f"in-memory model {model.name!r}"
+
+
+def load_detector(threshold: float, min_face_size: int, needs_tensorflow: bool
+                  ) -> tuple[FaceDetector | None, str | None]:
+    """``(detector, None)``, or ``(None, why)`` when MTCNN cannot be imported and the
+    classifier does not need TensorFlow either (an ONNX model on a machine without it)."""
+    try:
+        return FaceDetector(threshold, min_face_size), None
+    except ImportError as error:
+        if needs_tensorflow:
+            raise
+        return None, str(error)
+
+
+def as_face(face) -> Face:
+    """A :class:`Face` as given, or one made from an ``(x, y, w, h)`` box (confidence 1)."""
+    if isinstance(face, Face):
+        return face
+    x, y, w, h = (int(v) for v in face)
+    return Face(box=(x, y, w, h), confidence=1.0)
+
+
 class EmotionRecognizer:
     """MTCNN face detection followed by the emotion CNN, with calibrated probabilities.
 
+    The classifier is a ``.keras``, ``.onnx`` or ``.tflite`` file (:mod:`.runtimes`); a
+    ``.onnx`` one runs on onnxruntime alone. MTCNN itself needs TensorFlow: where TensorFlow
+    cannot be imported, :meth:`classify` and :meth:`detect_emotions` with ``faces`` given
+    still work, and detecting faces raises :class:`DetectorUnavailableError`.
+
     Args:
-        model_path: ``.keras`` file (its ``.json`` record beside it); default
-            ``models/emotion_cnn.keras``.
+        model_path: a model file (its ``.json`` record beside it, same stem) or alias
+            (``accurate``, the default: ``models/emotion_cnn.keras``; ``fast``).
         detector_threshold: faces below this detector confidence are not reported.
         min_face_size: smallest face searched for, in pixels of the original image.
-        tta: average each face's prediction with its mirror image's (twice the model work).
+        tta: test-time augmentation, ``"none"``, ``"flip"`` (each face and its mirror
+            image, twice the model work) or ``"ten_crop"`` (ten times); True is flip.
         align: rotate each face so the eyes are level before classifying.
         margin: relative margin around the face box, as the original study's 10%.
         confident_detection: detector confidence below which a face is marked uncertain.
         batch_size: faces per classifier call (memory only: results do not depend on it).
-        model: an already built Keras model to use instead of loading ``model_path``.
+        model: a model file or alias, as ``model_path``; or an already built Keras model
+            (FER2013 classes, uncalibrated).
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None,
                  detector_threshold: float = DEFAULT_DETECTOR_THRESHOLD,
-                 min_face_size: int = DEFAULT_MIN_FACE_SIZE_PX, tta: bool = False,
+                 min_face_size: int = DEFAULT_MIN_FACE_SIZE_PX, tta: bool | str = False,
                  align: bool = False, margin: float = DEFAULT_MARGIN,
                  confident_detection: float = CONFIDENT_DETECTION,
                  batch_size: int = CLASSIFIER_BATCH_SIZE, model=None):
-        from emotion_classification.models import DEFAULT_MODEL_PATH, load_model_and_record
-
-        if model is not None:  # already in memory: FER2013 classes, no calibration
-            self.model, self.model_path = model, f"in-memory model {model.name!r}"
-            self.record = {"class_names": list(CLASS_NAMES),
-                           "calibration": {"temperature": 1.0, "uncertain_threshold": 0.0}}
-        else:
-            self.model, self.record = load_model_and_record(str(model_path) if model_path
-                                                            else None)
-            self.model_path = str(model_path or DEFAULT_MODEL_PATH)
+        if model is not None and model_path is not None:
+            raise ValueError("give the model either as model_path or as model, not both")
+        self.classifier, self.record, self.model_path = open_classifier_and_record(
+            model if model is not None else model_path)
+        self.model = self.classifier.model
         self.class_names = tuple(self.record["class_names"])
         calibration = self.record.get("calibration") or {}
         self.temperature = float(calibration.get("temperature") or 1.0)
         self.uncertain_threshold = float(calibration.get("uncertain_threshold") or 0.0)
-        self.detector = FaceDetector(detector_threshold, min_face_size)
+        self._detector, self._detector_problem = load_detector(
+            detector_threshold, min_face_size, needs_tensorflow=self.classifier.kind == "keras")
+        self.detector_threshold, self.min_face_size = float(detector_threshold), int(min_face_size)
         self.tta, self.align, self.margin = tta, align, margin
         self.confident_detection = confident_detection
         self.batch_size = batch_size
 
+    @property
+    def detector(self) -> FaceDetector:
+        """The MTCNN face detector; :class:`DetectorUnavailableError` without TensorFlow."""
+        if self._detector is None:
+            raise DetectorUnavailableError(
+                f"face detection needs MTCNN, which needs TensorFlow ({self._detector_problem}); "
+                "give the faces' boxes (detect_emotions(image, faces=...)) or classify 48x48 "
+                "crops (classify)")
+        return self._detector
+
     def settings(self) -> dict:
         """The parameters that shaped a result, for the JSON output."""
-        return {"model": self.model_path, "detector_threshold": self.detector.threshold,
-                "min_face_size_px": self.detector.min_face_size, "tta": self.tta,
+        return {"model": self.model_path, "detector_threshold": self.detector_threshold,
+                "min_face_size_px": self.min_face_size, "tta": self.tta,
                 "align": self.align, "margin": self.margin,
                 "confident_detection": self.confident_detection,
                 "temperature": self.temperature, "uncertain_threshold": self.uncertain_threshold}
 
-    def detect_emotions(self, image, color_order: str = "rgb") -> list[dict]:
-        """One dict per face (see :meth:`face_record`), faces ordered left to right."""
-        return self.detect_emotions_batch([image], color_order)[0]
+    def detect_emotions(self, image, color_order: str = "rgb", faces: Sequence | None = None
+                        ) -> list[dict]:
+        """One dict per face (see :meth:`face_record`), faces ordered left to right.
 
-    def detect_emotions_batch(self, images: Sequence, color_order: str = "rgb"
-                              ) -> list[list[dict]]:
+        ``faces`` (boxes ``(x, y, w, h)`` or :class:`Face` s) skips MTCNN: those faces are
+        classified, in the order given; a bare box counts as a sure detection (confidence 1).
+        """
+        return self.detect_emotions_batch([image], color_order,
+                                          None if faces is None else [faces])[0]
+
+    def detect_emotions_batch(self, images: Sequence, color_order: str = "rgb",
+                              faces: Sequence[Sequence] | None = None) -> list[list[dict]]:
         """Faces of several images; all faces are classified in one batched model call.
 
+        ``faces``, when given, holds each image's face boxes (see :meth:`detect_emotions`).
         Raises :class:`ImageReadError` (one line naming the input) for an unreadable image.
         """
         rgbs = [read_image(image, color_order) for image in images]
-        return [analysis.records for analysis in self.analyze(rgbs)]
+        return [analysis.records for analysis in self.analyze(rgbs, faces)]
 
     def top_emotion(self, image, color_order: str = "rgb") -> tuple[str | None, float | None]:
         """``(emotion, calibrated probability)`` of the largest face, or ``(None, None)``."""
@@ -120,11 +186,15 @@ class EmotionRecognizer:
         largest = max(faces, key=lambda face: face["box"][2] * face["box"][3])
         return largest["top_emotion"], largest["top_score"]
 
-    def analyze(self, rgbs: Sequence[np.ndarray]) -> list[ImageAnalysis]:
-        """Detect faces in each RGB uint8 image, then classify every face in one call."""
-        detections = self.detector.detect_batch(list(rgbs))
-        detections = [sorted(faces, key=lambda face: (face.box[0], face.box[1]))
-                      for faces in detections]
+    def analyze(self, rgbs: Sequence[np.ndarray], faces: Sequence[Sequence] | None = None
+                ) -> list[ImageAnalysis]:
+        """Detect faces in each RGB uint8 image (unless each image's ``faces`` are given),
+        then classify every face in one call."""
+        if faces is None:
+            detections = [sorted(found, key=lambda face: (face.box[0], face.box[1]))
+                          for found in self.detector.detect_batch(list(rgbs))]
+        else:
+            detections = [[as_face(face) for face in given] for given in faces]
         crops = [model_crops(rgb, faces, self.margin, self.align)
                  for rgb, faces in zip(rgbs, detections, strict=True)]
         empty = np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
@@ -138,12 +208,13 @@ class EmotionRecognizer:
         return results
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities for ``(N, 48, 48, 1)`` crops (one predict call)."""
-        from emotion_classification.models import predict_proba
+        """Calibrated class probabilities for ``(N, 48, 48, 1)`` uint8 crops (one batched
+        call of the classifier per test-time view: two with flip, ten with ten_crop)."""
+        from emotion_classification.runtimes import predict_probs
 
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        probs = predict_proba(self.model, crops, tta=self.tta, batch_size=self.batch_size)
+        probs = predict_probs(self.classifier, crops, self.batch_size, tta=self.tta)
         return apply_temperature(probs, self.temperature)
 
     def face_record(self, face: Face, probs: np.ndarray) -> dict:
@@ -156,6 +227,8 @@ class EmotionRecognizer:
         rounded = [round(float(p), 6) for p in probs]
         top = int(np.argmax(rounded))
         top_score = rounded[top]
+        reason = uncertain_reason(face.confidence, top_score, self.confident_detection,
+                                  self.uncertain_threshold)
         return {
             "box": [int(v) for v in face.box],
             "confidence": round(face.confidence, 6),
@@ -164,8 +237,8 @@ class EmotionRecognizer:
             "emotions": dict(zip(self.class_names, rounded, strict=True)),
             "top_emotion": self.class_names[top],
             "top_score": top_score,
-            "uncertain": bool(face.confidence < self.confident_detection
-                              or top_score < self.uncertain_threshold),
+            "uncertain": bool(reason),
+            "uncertain_reason": reason,
         }
 
 

@@ -184,7 +184,8 @@ def check_same_config(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         return
-    theirs = comparable(json.loads(path.read_text(encoding="utf-8")))
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))  # fields newer than the run
+    theirs = comparable(defaults | json.loads(path.read_text(encoding="utf-8")))
     ours = comparable(json.loads(json.dumps(config.to_dict())))
     changed = [f"{k} {ours.get(k)!r} (was {theirs.get(k)!r})"
                for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]

@@ -2,31 +2,32 @@
 
 For every photo the folder holds ``<name>_annotated.jpg``, optionally ``<name>_panel.png``,
 and one crop per face in ``faces/selected/`` (confident) or ``faces/rejected/`` (uncertain).
-``results.json`` (every face of every image) and ``results.csv`` (one row per face) index
-them.
+``results.jsonl`` (one line per image), ``results.csv`` (one row per face) and, with
+``--parquet``, ``results.parquet/`` list them (see :mod:`.streaming`); ``results.json``
+sums them up: settings, counts, the detail files and this run's errors, and for a run of at
+most :data:`INLINE_IMAGES_MAX` images also every image with its faces, as it always had.
 
 The index survives anything a run can suffer:
 
 * each finished image is appended to a journal (``.predict-journal.jsonl``, flushed to disk)
-  the moment its files are written, and ``results.json``/``results.csv`` are rewritten from
-  it atomically after every few images, after Ctrl-C and at the end: an interrupted run keeps
-  what it did, and a rerun into the same folder skips the images already done (``--resume``);
-* an image is taken out of the index before its files are replaced, so no entry ever points
-  at a crop that was deleted;
-* one run at a time holds the folder (an exclusive ``flock`` on ``.predict.lock``); a second
-  run is refused with one line instead of silently dropping the first run's results;
-* temporary files left by killed runs (``.tmp-<pid>-*``, pid no longer running) are removed
-  by the next run.
+  the moment its files are written; the detail files are appended and ``results.json``
+  rewritten atomically after every batch, after Ctrl-C and at the end: an interrupted run
+  keeps what it did, and a rerun into the same folder skips the images already done;
+* memory stays bounded: only a few numbers per indexed image are kept (its key, file stamp,
+  name, face counts and where its line is in the journal); the entries themselves are read
+  back from the journal when needed;
+* an image is taken out of the index (journal, summary and detail files) before its files
+  are replaced, so no entry ever points at a crop that was deleted;
+* one run at a time holds the folder and stale temporary files are removed
+  (see :mod:`.output_folder`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,82 +37,23 @@ from emotion_classification.detection import DEFAULT_MARGIN, crop_box
 from emotion_classification.drawing import annotate, plot_face_panel
 from emotion_classification.files import atomic_output, write_text
 from emotion_classification.images import shown
+from emotion_classification.output_folder import (  # noqa: F401 (the folder API, re-exported)
+    LOCK_NAME,
+    TEMP_FILE,
+    OutputFolderError,
+    folder_lock,
+    prepare_folder,
+    remove_stale_temp_files,
+)
+from emotion_classification.streaming import CSV_NAME, DetailFiles
 
 JOURNAL_NAME = ".predict-journal.jsonl"
-LOCK_NAME = ".predict.lock"
+SUMMARY_NAME = "results.json"
 ANNOTATED_JPEG_QUALITY = 92
-CSV_FIXED_COLUMNS = ("image", "face", "x", "y", "w", "h", "confidence", "top_emotion",
-                     "top_score", "uncertain")
-TEMP_FILE = re.compile(r"^\.tmp-(\d+)-")
-
-
-class OutputFolderError(Exception):
-    """The output folder cannot be used; ``str(error)`` is one line naming it."""
-
-
-# ----------------------------------------------------------------------------- the folder
-
-
-def prepare_folder(out_dir: Path) -> None:
-    """Create ``out_dir`` or say in one line why it cannot hold results."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputFolderError(f"{shown(out_dir)}: is a file, not a folder; choose another --out")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputFolderError(f"{shown(out_dir)}: cannot create the output folder "
-                                f"({error.strerror or error})") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise OutputFolderError(f"{shown(out_dir)}: cannot write in the output folder "
-                                "(permission denied)")
-
-
-@contextlib.contextmanager
-def folder_lock(out_dir: Path):
-    """Hold ``out_dir`` for this run (exclusive ``flock``); refuse if another run holds it."""
-    try:
-        handle = open(out_dir / LOCK_NAME, "a+")  # noqa: SIM115 (held for the whole run)
-    except OSError as error:
-        raise OutputFolderError(f"{shown(out_dir)}: cannot write in the output folder "
-                                f"({error.strerror or error})") from None
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputFolderError(f"{shown(out_dir)}: another predict run is writing here; "
-                                    "wait for it to finish or choose another --out") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()  # closing releases the lock
-
-
-def pid_running(pid: int) -> bool:
-    """Whether a process with this id exists (owned by anyone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temp_files(out_dir: Path) -> int:
-    """Delete ``.tmp-<pid>-*`` files whose writer is gone (a killed run); returns how many."""
-    removed = 0
-    for folder in (out_dir, out_dir / "faces" / "selected", out_dir / "faces" / "rejected"):
-        for path in folder.glob(".tmp-*") if folder.is_dir() else ():
-            match = TEMP_FILE.match(path.name)
-            if match and int(match.group(1)) != os.getpid() and pid_running(int(match.group(1))):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-    return removed
+#: Runs with at most this many images also list every image in ``results.json``.
+INLINE_IMAGES_MAX = 1000
+#: Errors listed in ``results.json`` (all of them are counted and printed).
+ERRORS_KEPT_MAX = 1000
 
 
 # ----------------------------------------------------------------------------- per-image files
@@ -173,31 +115,7 @@ def files_of(result: dict) -> list[str]:
     return names + ([result["panel"]] if "panel" in result else [])
 
 
-# ----------------------------------------------------------------------------- the index
-
-
-def csv_rows(image_results: list[dict], class_names: Sequence[str]) -> list[dict]:
-    """One flat row per face: image, face index, box, detector confidence, probabilities."""
-    rows = []
-    for result in image_results:
-        for face in result["faces"]:
-            x, y, w, h = face["box"]
-            row = {"image": result["path"], "face": face["face"], "x": x, "y": y, "w": w, "h": h,
-                   "confidence": face["confidence"], "top_emotion": face["top_emotion"],
-                   "top_score": face["top_score"], "uncertain": face["uncertain"]}
-            row.update({name: face["emotions"][name] for name in class_names})
-            row["crop"] = face["crop"]
-            rows.append(row)
-    return rows
-
-
-def write_csv(path: Path, rows: list[dict], class_names: Sequence[str]) -> None:
-    """Write the per-face table (header only when there are no faces), atomically."""
-    import pandas as pd
-
-    columns = [*CSV_FIXED_COLUMNS, *class_names, "crop"]
-    with atomic_output(path) as tmp:
-        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6f")
+# ----------------------------------------------------------------------------- the journal
 
 
 def input_key(path: Path) -> str:
@@ -211,27 +129,62 @@ def file_stamp(path: Path) -> list[int]:
     return [status.st_size, status.st_mtime_ns]
 
 
-def read_journal(path: Path) -> tuple[dict | None, dict[str, dict]]:
-    """Settings and live entries of a journal; a line cut short by a kill is ignored."""
-    settings, entries = None, {}
+def parse_line(line: bytes) -> dict | None:
+    """One journal line, or None for a line cut short by a kill."""
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return item if isinstance(item, dict) else None
+
+
+def scan_journal(path: Path) -> tuple[dict | None, dict[str, int]]:
+    """Settings and the byte offset of each live entry's line, in order; nothing else is
+    kept in memory. Lines cut short by a kill are ignored."""
+    settings, offsets, offset = None, {}, 0
     if not path.is_file():
-        return settings, entries
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "settings" in item:
-            settings = item["settings"]
-        elif "forget" in item:
-            entries.pop(item["forget"], None)
-        elif "key" in item and "result" in item:
-            entries[item["key"]] = item
-    return settings, entries
+        return settings, offsets
+    with open(path, "rb") as journal:
+        for line in journal:
+            item = parse_line(line)
+            if item is None:
+                pass
+            elif "settings" in item:
+                settings = item["settings"]
+            elif "forget" in item:
+                offsets.pop(item["forget"], None)
+            elif "key" in item and "result" in item:
+                offsets[item["key"]] = offset
+            offset += len(line)
+    return settings, offsets
+
+
+def changed_settings(old: dict | None, new: dict) -> list[str]:
+    return sorted(key for key in set(new) | set(old or {}) if (old or {}).get(key) != new.get(key))
+
+
+@dataclass(slots=True)
+class Entry:
+    """What is kept in memory of one indexed image; the rest is on its journal line."""
+
+    stamp: tuple[int, int]
+    name: str
+    offset: int
+    faces: int
+    uncertain: int
+
+
+def entry_of(item: dict, offset: int) -> Entry:
+    faces = item["result"]["faces"]
+    return Entry(tuple(item["stamp"]), item["name"], offset, len(faces),
+                 sum(bool(face["uncertain"]) for face in faces))
+
+
+# ----------------------------------------------------------------------------- the index
 
 
 class ResultsIndex:
-    """``results.json``/``results.csv`` of an output folder, rebuilt from its journal.
+    """The journal, the detail files and ``results.json`` of an output folder.
 
     Args:
         out_dir: the output folder (already prepared and locked).
@@ -239,110 +192,202 @@ class ResultsIndex:
             made with other settings is refused unless ``resume`` is False.
         class_names: the model's classes, in output order.
         resume: keep the journal's entries (skip finished images); False starts over.
+        parquet: also write ``results.parquet/``.
     """
 
     def __init__(self, out_dir: Path, settings: dict, class_names: Sequence[str],
-                 resume: bool = True):
+                 resume: bool = True, parquet: bool = False):
         self.out_dir = out_dir
         self.settings = settings
         self.class_names = list(class_names)
         self.journal_path = out_dir / JOURNAL_NAME
+        self.details = DetailFiles(out_dir, class_names, parquet)
         self.errors: list[dict] = []
-        old_settings, entries = read_journal(self.journal_path)
+        self.error_count = 0
+        self.pending: list[dict] = []
+        old_settings, offsets = scan_journal(self.journal_path)
         if not resume:
-            entries = {}
-        elif entries and old_settings != settings:
-            changed = sorted(key for key in set(settings) | set(old_settings or {})
-                             if (old_settings or {}).get(key) != settings.get(key))
+            offsets = {}
+        elif offsets and old_settings != settings:
             raise OutputFolderError(
                 f"{shown(out_dir)}: holds results made with other settings "
-                f"({', '.join(changed)}); pass --no-resume to replace them or choose another --out")
-        self.entries = entries
-        self.compact()
+                f"({', '.join(changed_settings(old_settings, settings))}); pass --no-resume "
+                "to replace them or choose another --out")
+        self.compact(offsets)
         self.flush()
 
-    def compact(self) -> None:
-        """Rewrite the journal with only its live entries, then keep it open for appending."""
-        lines = [json.dumps({"settings": self.settings})]
-        lines += [json.dumps(entry) for entry in self.entries.values()]
-        write_text(self.journal_path, "\n".join(lines) + "\n")
-        self.journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+    # -- the journal on disk
 
-    def append(self, item: dict) -> None:
-        """One journal line, on disk before this returns."""
-        self.journal.write(json.dumps(item) + "\n")
+    def compact(self, offsets: dict[str, int]) -> None:
+        """Rewrite the journal with only its live entries, and the detail files from them."""
+        self.entries: dict[str, Entry] = {}
+        self.faces = self.uncertain = 0
+        with atomic_output(self.journal_path) as tmp, open(tmp, "wb") as new:
+            new.write(json.dumps({"settings": self.settings}).encode() + b"\n")
+            old = open(self.journal_path, "rb") if offsets else None  # noqa: SIM115
+            try:
+                self.details.rebuild(self.copy_entries(offsets, old, new))
+            finally:
+                if old:
+                    old.close()
+            new.flush()
+            os.fsync(new.fileno())
+        self.names = {entry.name for entry in self.entries.values()}
+        self.released: dict[str, str] = {}  # key -> name of inputs forgotten by this run
+        self.journal = open(self.journal_path, "ab")  # noqa: SIM115
+        self.reader = open(self.journal_path, "rb")  # noqa: SIM115
+
+    def copy_entries(self, offsets: dict[str, int], old, new) -> Iterator[dict]:
+        """Copy each live line from ``old`` to ``new``, keeping its numbers; yield results."""
+        for key, offset in offsets.items():
+            old.seek(offset)
+            line = old.readline().rstrip(b"\n") + b"\n"
+            item = json.loads(line)
+            self.index_entry(key, entry_of(item, new.tell()))
+            new.write(line)
+            yield item["result"]
+
+    def append(self, item: dict) -> int:
+        """One journal line, on disk before this returns; returns its offset."""
+        offset = self.journal.tell()
+        self.journal.write(json.dumps(item).encode() + b"\n")
         self.journal.flush()
         os.fsync(self.journal.fileno())
+        return offset
 
-    def used_names(self) -> set[str]:
-        return {entry["name"] for entry in self.entries.values()}
+    def read(self, entry: Entry) -> dict:
+        """The full journal item of an entry (key, stamp, name, result)."""
+        self.reader.seek(entry.offset)
+        return json.loads(self.reader.readline())
 
-    def name_for(self, path: Path) -> str:
-        """The entry's old name, or the input's stem with ``-2``, ``-3``... when it is taken."""
+    def results(self) -> Iterator[dict]:
+        """Every indexed image's entry, in journal order, read back from the journal."""
+        for entry in list(self.entries.values()):
+            yield self.read(entry)["result"]
+
+    # -- images in and out
+
+    def finished(self, path: Path) -> bool:
+        """Whether an input was done before, unchanged since, with all its files present."""
         entry = self.entries.get(input_key(path))
-        if entry:
-            return entry["name"]
-        stem, used, count = output_stem(path), self.used_names(), 1
-        while (stem if count == 1 else f"{stem}-{count}") in used:
-            count += 1
-        return stem if count == 1 else f"{stem}-{count}"
+        if entry is None or not path.is_file() or list(entry.stamp) != file_stamp(path):
+            return False
+        result = self.read(entry)["result"]
+        return all((self.out_dir / name).is_file() for name in files_of(result))
 
-    def finished(self, path: Path) -> dict | None:
-        """The entry of an input done before, unchanged since, with all its files present."""
-        entry = self.entries.get(input_key(path))
-        if entry is None or entry["stamp"] != file_stamp(path):
-            return None
-        if not all((self.out_dir / name).is_file() for name in files_of(entry["result"])):
-            return None
-        return entry
-
-    def forget(self, path: Path) -> None:
-        """Take an input out of the index (on disk) before its files are replaced."""
+    def claim(self, path: Path) -> str:
+        """The name of an input's files: its old name, or its stem with ``-2``, ``-3``... when
+        that is taken; the name is reserved for it from now on."""
         key = input_key(path)
-        if key in self.entries:
-            del self.entries[key]
-            self.append({"forget": key})
-            self.flush()
+        entry = self.entries.get(key)
+        if entry or key in self.released:
+            return entry.name if entry else self.released[key]
+        stem, count = output_stem(path), 1
+        while (stem if count == 1 else f"{stem}-{count}") in self.names:
+            count += 1
+        name = stem if count == 1 else f"{stem}-{count}"
+        self.names.add(name)
+        return name
+
+    def forget(self, paths: Iterable[Path]) -> int:
+        """Take inputs out of the index (journal, detail files, summary) before their files
+        are replaced; returns how many were indexed. One rebuild covers them all."""
+        forgotten = 0
+        for path in paths:
+            entry = self.unindex_entry(input_key(path))
+            if entry is not None:
+                self.released[input_key(path)] = entry.name  # its files keep their name
+                self.append({"forget": input_key(path)})
+                forgotten += 1
+        if forgotten:
+            self.flush_pending()
+            self.details.rebuild(self.results())
+            self.write_summary()
+        return forgotten
+
+    def forget_changed(self, paths: Iterable[Path]) -> int:
+        """Before a resumed run: take out the inputs indexed but changed or missing files."""
+        if not self.entries:
+            return 0
+        return self.forget(path for path in paths if input_key(path) in self.entries
+                           and path.exists() and not self.finished(path))
 
     def add(self, path: Path, name: str, result: dict) -> None:
         """Record a finished image (its files are already written)."""
-        entry = {"key": input_key(path), "stamp": file_stamp(path), "name": name,
-                 "result": result}
-        self.entries[entry["key"]] = entry
-        self.append(entry)
+        item = {"key": input_key(path), "stamp": file_stamp(path), "name": name,
+                "result": result}
+        self.index_entry(item["key"], entry_of(item, self.append(item)))
+        self.pending.append(result)
 
     def write(self, path: Path, analysis, panel: bool = False,
               margin: float = DEFAULT_MARGIN) -> dict:
         """Write one analysed image's files and index it; returns its JSON entry."""
-        name = self.name_for(path)
-        self.forget(path)
+        name = self.claim(path)
+        self.forget([path])
         result = write_image_files(self.out_dir, name, path, analysis, panel, self.class_names,
                                    margin)
         self.add(path, name, result)
         return result
 
-    def add_error(self, path: Path, problem: str) -> None:
-        self.errors.append({"path": shown(path), "error": problem})
+    def add_error(self, path, problem: str, origin: str = "") -> None:
+        """An input that could not be read: counted, and listed in the summary (the first
+        :data:`ERRORS_KEPT_MAX`)."""
+        self.error_count += 1
+        if len(self.errors) < ERRORS_KEPT_MAX:
+            error = {"path": shown(path) if path is not None else None, "error": problem}
+            self.errors.append({**error, "origin": origin} if origin else error)
 
-    def results(self) -> list[dict]:
-        return [entry["result"] for entry in self.entries.values()]
+    # -- the files a reader sees
+
+    def index_entry(self, key: str, entry: Entry) -> None:
+        self.entries[key] = entry
+        self.faces += entry.faces
+        self.uncertain += entry.uncertain
+
+    def unindex_entry(self, key: str) -> Entry | None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.faces -= entry.faces
+            self.uncertain -= entry.uncertain
+        return entry
+
+    def counts(self) -> dict[str, int]:
+        return {"images": len(self.entries), "faces": self.faces, "uncertain": self.uncertain,
+                "errors": self.error_count}
+
+    def summary(self) -> dict:
+        """``results.json``: settings, counts, detail files, errors; small runs list images."""
+        payload = {"settings": self.settings, "class_names": self.class_names,
+                   "counts": self.counts(), "files": self.details.paths()}
+        if len(self.entries) <= INLINE_IMAGES_MAX:
+            payload["images"] = list(self.results())
+        payload["errors"] = self.errors
+        return payload
+
+    def write_summary(self) -> Path:
+        path = self.out_dir / SUMMARY_NAME
+        write_text(path, json.dumps(self.summary(), indent=2) + "\n")
+        return path
+
+    def flush_pending(self) -> None:
+        self.details.append(self.pending)
+        self.pending = []
 
     def flush(self) -> tuple[Path, Path]:
-        """Rewrite ``results.json`` and ``results.csv`` from the entries, atomically."""
-        json_path, csv_path = self.out_dir / "results.json", self.out_dir / "results.csv"
-        payload = {"settings": self.settings, "class_names": self.class_names,
-                   "images": self.results(), "errors": self.errors}
-        write_text(json_path, json.dumps(payload, indent=2) + "\n")
-        write_csv(csv_path, csv_rows(self.results(), self.class_names), self.class_names)
-        return json_path, csv_path
+        """Append the images finished since the last flush to the detail files and rewrite
+        ``results.json``; returns the paths of ``results.json`` and ``results.csv``."""
+        self.flush_pending()
+        return self.write_summary(), self.out_dir / CSV_NAME
 
     def close(self) -> None:
+        self.details.close()
         self.journal.close()
+        self.reader.close()
 
 
 def save_analyses(out_dir: Path, items, settings: dict, class_names: Sequence[str], *,
                   panel: bool = False, margin: float = DEFAULT_MARGIN,
-                  resume: bool = False) -> tuple[Path, Path]:
+                  resume: bool = False, parquet: bool = False) -> tuple[Path, Path]:
     """What ``predict`` writes, for images analysed in Python (a notebook, a script).
 
     ``items`` are ``(path, ImageAnalysis)`` pairs (``EmotionRecognizer.analyze``). The folder
@@ -353,7 +398,7 @@ def save_analyses(out_dir: Path, items, settings: dict, class_names: Sequence[st
     prepare_folder(out_dir)
     with folder_lock(out_dir):
         remove_stale_temp_files(out_dir)
-        index = ResultsIndex(out_dir, settings, class_names, resume)
+        index = ResultsIndex(out_dir, settings, class_names, resume, parquet)
         try:
             for path, analysis in items:
                 index.write(Path(path), analysis, panel, margin)

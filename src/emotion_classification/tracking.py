@@ -2,7 +2,10 @@
 
 A face keeps its ``face_id`` from frame to frame when its box overlaps the box it had in a
 recent analysed frame by at least :data:`TRACK_IOU`; an id unseen for longer than the gap
-allowed is retired, and a face that comes back later gets a new id.
+allowed is retired, and a face that comes back later gets a new id. Between detections the
+video pipeline moves each box with optical flow (:mod:`.frame_tracking`) and tells the
+tracker with :meth:`IouTracker.follow`, so the next detection is matched against where the
+face is now rather than where it was detected.
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ class IouTracker:
 
     def update(self, frame: int, boxes: list) -> list[int]:
         """Ids for the boxes of one frame (frames must come in increasing order)."""
-        self.tracks = {tid: t for tid, t in self.tracks.items()
-                       if frame - t.last_frame <= self.max_gap_frames}
+        self.retire(frame)
         pairs = sorted(((iou(box, track.box), index, tid)
                         for index, box in enumerate(boxes) for tid, track in self.tracks.items()),
                        reverse=True)
@@ -56,3 +58,14 @@ class IouTracker:
                 self.next_id += 1
             self.tracks[ids[index]] = Track(tuple(box), frame)
         return [ids[index] for index in range(len(boxes))]
+
+    def follow(self, face_id: int, box, frame: int) -> None:
+        """A face seen at ``box`` in ``frame`` without a detection (moved by optical flow)."""
+        self.tracks[face_id] = Track(tuple(box), frame)
+
+    def retire(self, frame: int) -> list[int]:
+        """Forget the faces unseen for longer than the gap allowed; return their ids."""
+        gone = [tid for tid, t in self.tracks.items() if frame - t.last_frame > self.max_gap_frames]
+        for tid in gone:
+            del self.tracks[tid]
+        return gone

@@ -33,7 +33,7 @@ from emotion_classification.checkpoint import (
     restore_training_state,
     training_state,
 )
-from emotion_classification.config import TrainConfig, parse_train_args
+from emotion_classification.config import ConfigError, TrainConfig, check_config, parse_train_args
 from emotion_classification.data import (
     CLASS_NAMES,
     Split,
@@ -42,12 +42,18 @@ from emotion_classification.data import (
     train_val_split,
 )
 from emotion_classification.distill import one_hot, teacher_fingerprints, training_targets
-from emotion_classification.files import write_json
-from emotion_classification.hardware import (
-    choose_precision,
+from emotion_classification.distribution import (
+    DistributionError,
+    distribution_record,
     distribution_scope,
-    hardware_description,
+    even_order,
+    even_validation,
+    seed_per_replica,
+    split_cpu,
+    synchronize_batch_norm,
 )
+from emotion_classification.files import write_json
+from emotion_classification.hardware import choose_precision, hardware_description
 from emotion_classification.records import (
     CONFIG_FILE,
     CURVES_FILE,
@@ -66,6 +72,7 @@ from emotion_classification.records import (
     training_record,
     write_history,
 )
+from emotion_classification.swa import WeightAverage, best_epoch_accuracy, recalibrate_batch_norm
 
 
 class TrainingInterrupted(Exception):
@@ -98,15 +105,18 @@ def to_model_input(images: np.ndarray, channels: int = 1) -> np.ndarray:
 
 def build_model_from_config(config: TrainConfig):
     """The (float32 or mixed) model the config describes, without augmentation."""
-    from emotion_classification.models import emotion_cnn, seed_cnn
+    from emotion_classification.models import emotion_cnn, resnet18, seed_cnn
 
     if config.model == "seed_cnn":
         return seed_cnn(channels=config.channels)
+    if config.model == "resnet18":
+        return resnet18(widths=tuple(config.widths), dropout=config.dropout,
+                        crop_px=config.crop_px, channels=config.channels)
     if config.model == "emotion_cnn":
         return emotion_cnn(widths=tuple(config.widths), convs_per_block=config.convs_per_block,
                            dropout=config.dropout, head_units=config.head_units,
                            block_dropout=config.block_dropout, crop_px=config.crop_px)
-    raise ValueError(f"unknown model {config.model!r}: use emotion_cnn or seed_cnn")
+    raise ValueError(f"unknown model {config.model!r}: use emotion_cnn, resnet18 or seed_cnn")
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -157,12 +167,14 @@ def build_training_model(config: TrainConfig, steps_per_epoch: int):
     from emotion_classification.fused_batch_norm import fuse_batch_norm
 
     model = build_model_from_config(config)
+    synchronize_batch_norm(model)  # several replicas: statistics of the whole batch
     if config.fused_batch_norm and keras.backend.backend() == "tensorflow":
         fuse_batch_norm(model)
     inputs = keras.Input(model.input_shape[1:], name="pixels")
     train_model = keras.Model(inputs, model(build_augmentation(config.augmentation,
                                                                config.seed)(inputs)),
                               name=f"{model.name}_training")
+    seed_per_replica(train_model)  # several replicas: each draws its own augmentation
     train_model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -191,36 +203,6 @@ def float32_copy(model, config: TrainConfig):
     return clean
 
 
-def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256,
-                           seed: int = 0) -> None:
-    """Recompute every batch-norm layer's moving mean and variance on un-augmented images.
-
-    During training every image passes through bilinear resamplings (rotation, zoom, shift),
-    which blur it, so the moving statistics describe blurred faces while inference sees
-    sharp ones. One forward pass over the clean training images in training mode, with a
-    cumulative average (momentum ``k / (k + 1)`` at batch ``k``) and dropout off, replaces
-    the statistics by those of the images the model will really see. Weights are not changed.
-    """
-    import keras
-
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    momenta, rates = [n.momentum for n in norms], [d.rate for d in dropouts]
-    for layer in dropouts:
-        layer.rate = 0.0
-    order = np.random.default_rng(seed).permutation(len(images))
-    try:
-        for step, start in enumerate(range(0, len(images), batch_size)):
-            for layer in norms:
-                layer.momentum = step / (step + 1)
-            model(images[order[start:start + batch_size]], training=True)
-    finally:
-        for layer, momentum in zip(norms, momenta, strict=True):
-            layer.momentum = momentum
-        for layer, rate in zip(dropouts, rates, strict=True):
-            layer.rate = rate
-
-
 def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(model.predict(images, batch_size=512, verbose=0).argmax(1) == labels))
 
@@ -236,6 +218,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     """
     started_s = time.time()
     config = dataclasses.replace(config or TrainConfig(), **overrides)
+    check_config(config)
     if not config.name:
         config = dataclasses.replace(config, name=default_run_name())
     run_dir = run_dir_for(config)
@@ -259,35 +242,38 @@ def run(config: TrainConfig, run_dir: Path, finish_only: bool, started_s: float)
     """Load the data, fit (or only finish) and save: the body of :func:`train`."""
     import keras
 
+    split_cpu()  # EMOTION_CPU_DEVICES: before the backend starts
     keras.utils.set_random_seed(config.seed)
     precision = choose_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
     train_split, val_split = load_training_data(config)
     x_train = to_model_input(train_split.images, config.channels)
-    model, history = fit(config, train_split, val_split, x_train, run_dir, precision,
-                         finish_only)
+    model, history, best, average = fit(config, train_split, val_split, x_train, run_dir,
+                                        precision, finish_only)
     return finish(model, config, train_split, val_split, x_train, run_dir, precision,
-                  history, started_s)
+                  history, started_s, best, average)
 
 
 def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.ndarray,
         run_dir: Path, precision: str, finish_only: bool = False):
     """Build the model, resume from the checkpoint, train the remaining epochs one at a time
-    (committing a checkpoint after each), and return the best epoch's model (without
-    augmentation) and the history rows."""
+    (committing a checkpoint after each); returns the model (without augmentation) holding
+    the best epoch's weights, or their average with SWA, the history rows, the best
+    epoch's weights and the weight average."""
     import keras
 
     steps_per_epoch = int(np.ceil(len(train_split) / config.batch_size))
     with distribution_scope():
         train_model, model = build_training_model(config, steps_per_epoch)
     checkpoint = Checkpoint(run_dir / "checkpoint")
-    progress, best = resume(checkpoint, train_model, config, finish_only)
+    progress, best, average = resume(checkpoint, train_model, config, finish_only)
     if finish_only or finished(progress, config):
-        model.set_weights(best if best is not None else model.get_weights())
-        return model, progress.history
+        model.set_weights(final_weights(model, best, average))
+        return model, progress.history, best, average
     targets = training_targets(config, train_split)
     sample_weight = class_weights(train_split.labels, config.class_weighting)[train_split.labels]
-    validation = (to_model_input(val_split.images, config.channels), one_hot(val_split.labels))
+    validation = even_validation((to_model_input(val_split.images, config.channels),
+                                  one_hot(val_split.labels)), config.batch_size)
     print(f"training {model.name} ({model.count_params():,} parameters, {precision}) on "
           f"{len(train_split)} images, validating on {len(val_split)}; backend "
           f"{keras.backend.backend()}; {hardware_description()}; run {shown_path(run_dir)}"
@@ -298,33 +284,42 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
             logs = fit_epoch(train_model, config, progress.epochs_done + 1, x_train, targets,
                              sample_weight, validation)
             best = after_epoch(progress, logs, model, best, config, train_model.optimizer)
+            average.add(progress.epochs_done, model.get_weights())
             with interrupts_deferred():
-                checkpoint.save(progress, training_state(train_model), best,
+                checkpoint.save(progress, training_state(train_model) | average.state(), best,
                                 json.loads(json.dumps(config.to_dict())))
                 write_history(run_dir / HISTORY_FILE, progress.history)
             report_epoch(logs, config)
             pause_for_test(progress.epochs_done)
     except KeyboardInterrupt:
         raise TrainingInterrupted(progress.epochs_done) from None
-    model.set_weights(best)
-    return model, progress.history
+    model.set_weights(final_weights(model, best, average))
+    return model, progress.history, best, average
+
+
+def final_weights(model, best: list | None, average: WeightAverage) -> list:
+    """The weights a run ends with: the SWA mean once an epoch is averaged, else the best
+    epoch's (the model's own before any epoch)."""
+    if average.count:
+        return average.mean(model.get_weights())
+    return best if best is not None else model.get_weights()
 
 
 def resume(checkpoint: Checkpoint, train_model, config: TrainConfig,
-           finish_only: bool) -> tuple[Progress, list | None]:
-    """The run's progress and best weights so far, with its state put back into
-    ``train_model``; a fresh start when there is no checkpoint."""
+           finish_only: bool) -> tuple[Progress, list | None, WeightAverage]:
+    """The run's progress, best weights and weight average so far, with its state put back
+    into ``train_model``; a fresh start when there is no checkpoint."""
     saved = checkpoint.load()
     if saved is None:
         if finish_only:
             raise RunError(f"{checkpoint.folder}: no finished epoch to finish from")
-        return Progress(), None
+        return Progress(), None, WeightAverage(config.swa_start_epoch)
     progress, state, best = saved
     restore_training_state(train_model, state)
     if progress.learning_rate is not None and config.schedule == "plateau":
         train_model.optimizer.learning_rate = progress.learning_rate
     write_history(checkpoint.folder.parent / HISTORY_FILE, progress.history)
-    return progress, best
+    return progress, best, WeightAverage.from_state(config.swa_start_epoch, state)
 
 
 def finished(progress: Progress, config: TrainConfig) -> bool:
@@ -333,14 +328,25 @@ def finished(progress: Progress, config: TrainConfig) -> bool:
 
 def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
               targets: np.ndarray, sample_weight: np.ndarray, validation) -> dict:
-    """One epoch (from 1) in an order and with random draws fixed by ``(seed, epoch)``;
-    returns its metrics, with ``epoch`` (from 0, as Keras' CSVLogger writes it) and time."""
+    """One epoch (from 1) in an order and with random draws (augmentation, dropout, batch
+    mixing) fixed by ``(seed, epoch)``; returns its metrics, with ``epoch`` (from 0, as
+    Keras' CSVLogger writes it) and time."""
+    from emotion_classification.mixing import mixed_epoch
+
     started_s = time.time()
     order = epoch_order(config.seed, epoch, len(x_train))
     reset_seed_generators(train_model, config.seed, epoch)
-    history = train_model.fit(x_train[order], targets[order], sample_weight=sample_weight[order],
-                              validation_data=validation, batch_size=config.batch_size,
-                              initial_epoch=epoch - 1, epochs=epoch, shuffle=False, verbose=0)
+    if config.mixing == "none":
+        x, y, weights = x_train[order], targets[order], sample_weight[order]
+    else:
+        crop_px = 0 if config.model == "seed_cnn" else config.crop_px  # seed_cnn sees it all
+        x, y, weights = mixed_epoch(x_train, targets, sample_weight, order, config.batch_size,
+                                    mixing=config.mixing, alpha=config.mixing_alpha,
+                                    probability=config.mixing_probability, crop_px=crop_px,
+                                    seed=config.seed, epoch=epoch)
+    history = train_model.fit(x, y, sample_weight=weights, validation_data=validation,
+                              batch_size=config.batch_size, initial_epoch=epoch - 1,
+                              epochs=epoch, shuffle=False, verbose=0)
     logs = {k: float(v[-1]) for k, v in history.history.items() if k != "learning_rate"}
     logs.update(epoch=epoch - 1, epoch_time_s=round(time.time() - started_s, 1))
     return logs
@@ -357,11 +363,13 @@ def report_epoch(logs: dict, config: TrainConfig) -> None:
 
 def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
            x_train: np.ndarray, run_dir: Path, precision: str, history: list[dict],
-           started_s: float) -> dict:
+           started_s: float, best: list | None = None,
+           average: WeightAverage | None = None) -> dict:
     """Float32 copy, batch-norm recalibration, then the model, its record and its curves.
 
     ``wall_time_s`` in the record sums the epoch times (over every resumed process);
-    ``run_time_s`` is this process from start to saving.
+    ``run_time_s`` is this process from start to saving. With SWA the record's ``swa``
+    entry also gives the best single epoch's validation accuracy, recalibrated the same way.
     """
     import keras
 
@@ -383,6 +391,14 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
                     "accuracy_before_batch_norm_recalibration": round(val_accuracy_before, 4)})
     if config.teacher:
         record["teachers"] = teacher_fingerprints(config.teacher)
+    record["distribution"] = distribution_record()
+    if average is not None and average.count:
+        record["swa"] = {"start_epoch": average.start_epoch, "epochs_averaged": average.count,
+                         "best_epoch_validation_accuracy": round(best_epoch_accuracy(
+                             build_model_from_config(config), best, x_train, x_val,
+                             val_split.labels, config.seed), 4)}
+        print(f"that is the mean of {average.count} epochs' weights (SWA); the best single "
+              f"epoch scores {record['swa']['best_epoch_validation_accuracy']:.4f}", flush=True)
     if history:
         write_history(run_dir / HISTORY_FILE, history)
         plot_learning_curves(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
@@ -399,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, name=default_run_name())
     try:
         record = train(config, finish_only=args.finish_only, restart=args.restart)
-    except (DatasetError, DatasetNotFoundError, ModelFileError, RunError) as error:
+    except (ConfigError, DatasetError, DatasetNotFoundError, DistributionError, ModelFileError,
+            RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (TrainingInterrupted, KeyboardInterrupt):

@@ -1,391 +1,237 @@
-"""Emotions of the faces in a video, each face followed over time.
+"""Emotions of the faces in a video, a camera or a stream, each face followed over time.
 
-    from emotion_classification.video import analyze_video
-    table = analyze_video("clip.mp4", fps=5)      # one row per face per analysed frame
-    table.groupby("face_id")["happy"].mean()
+    from emotion_classification import analyze_video
+    table = analyze_video("clip.mp4")                 # one row per face per frame
+    table.groupby("face_id")["smoothed_emotion"].value_counts(normalize=True)
+    analyze_video(0, show=True, interruptible=True)   # the first camera, until q or Ctrl-C
 
-Frames are read with OpenCV and sampled (every N-th frame, or about ``fps`` frames per second
-of video). Sampled frames are processed in batches: one MTCNN pass for the batch and one
-classifier call for all of its faces. A face keeps its ``face_id`` from frame to frame when
-its box overlaps (IoU) the box it had in a recent analysed frame (:mod:`.tracking`);
-:mod:`.timeline` summarises each face and draws its probabilities over time.
+Every frame is labelled (or one in ``every``, or about ``fps`` per second of video). MTCNN
+finds the faces on one analysed frame in ``detect_every``; in between, each box is carried by
+optical flow, and the crops of ``batch_frames`` frames share one classifier call
+(:mod:`.video_pipeline`). Each face's probabilities are smoothed with a moving average whose
+time constant is ``smoothing_s`` seconds (:mod:`.smoothing`); the table keeps the raw
+per-frame values beside the smoothed ones, and each row says whether and why it is uncertain
+(:mod:`.uncertainty`). :mod:`.timeline` summarises each face and draws its timeline.
 
 Command line::
 
-    python -m emotion_classification video FILE [--out outputs] [--every N | --fps F] [--annotate]
+    python -m emotion_classification video FILE [--out outputs] [--annotate]
+    python -m emotion_classification video --source 0 [--show]     # a camera, or a URL
 
-Paths on the command line (``FILE``, ``--out``, ``--model``) are relative to the current
-directory.
-writes ``<name>_emotions.csv``, ``<name>_timeline.png`` (probabilities over time per face),
-``<name>_summary.json`` (dominant emotion per face) and, with ``--annotate``,
-``<name>_annotated.mp4`` holding the analysed frames with boxes and labels.
+writes ``<name>_emotions.csv``, ``<name>_timeline.png``, ``<name>_summary.json`` and
+``<name>_summary.csv`` (per face: dominant emotion, share of time per emotion, mean
+probabilities) and, with ``--annotate``, ``<name>_annotated.mp4``. Paths on the command line
+are relative to the current directory. Ctrl-C (or q in the window) stops; what was labelled
+so far is still written.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
-import numpy as np
 import pandas as pd
 
-from emotion_classification.cli import INTERRUPTED_STATUS, cli_path, error_line, stdout_may_close
-from emotion_classification.data import CLASS_NAMES
 from emotion_classification.drawing import annotate
-from emotion_classification.files import atomic_output, write_text
-from emotion_classification.images import missing_file_problem, shown
-from emotion_classification.predict import (
-    DEFAULT_OUT_DIR,
-    add_recognizer_flags,
-    model_error_text,
-    open_recognizer,
-)
-from emotion_classification.predict import check_args as recognizer_flag_problem
 from emotion_classification.recognizer import EmotionRecognizer
-from emotion_classification.timeline import plot_timeline, summarize
-from emotion_classification.tracking import TRACK_IOU, IouTracker
+from emotion_classification.smoothing import SMOOTHING_S
+from emotion_classification.tracking import TRACK_IOU
+from emotion_classification.video_io import (
+    AnnotatedWriter,
+    FrameReader,
+    Source,
+    VideoReadError,
+    close_window,
+    open_source,
+    show_frame,
+    source_name,
+    window_problem,
+)
+from emotion_classification.video_pipeline import (
+    BATCH_FRAMES,
+    DETECT_EVERY_FRAMES,
+    FramePipeline,
+    LabelledFrame,
+    table_columns,
+)
 
-#: Frames analysed per second of video when neither ``every`` nor ``fps`` is given.
-DEFAULT_SAMPLE_FPS = 5.0
-#: Sampled frames detected and classified together.
-BATCH_FRAMES = 8
+__all__ = ["VideoReadError", "analyze_video", "frame_step", "main"]
+
 #: A face id is retired when its face has not been seen for this long.
 TRACK_MAX_GAP_S = 2.0
 #: A video decoding fewer than this share of its announced frames counts as truncated.
 TRUNCATED_SHARE = 0.95
-ANNOTATED_FOURCC = "mp4v"
-FFMPEG_QUIET_LOGLEVEL = "-8"
-FIXED_COLUMNS = ("frame", "time_s", "face_id", "x", "y", "w", "h", "confidence")
-
-
-class VideoReadError(ValueError):
-    """A video cannot be read; ``str(error)`` is one line: ``<file>: <problem>``."""
-
-    def __init__(self, source, problem: str):
-        super().__init__(f"{shown(source)}: {problem}")
-        self.source = shown(source)
-        self.problem = problem
-
-
-@dataclass
-class VideoInfo:
-    """What the container announces about a video."""
-
-    fps: float
-    frame_count: int
-    width: int
-    height: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
-
-
-def open_video(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
-    """An opened capture and its properties, or :class:`VideoReadError` saying why not."""
-    path = Path(path)
-    problem = missing_file_problem(path, "a video")
-    if problem:
-        raise VideoReadError(path, problem)
-    # FFmpeg prints its own complaints ("moov atom not found") unless told otherwise; the
-    # setting is read when OpenCV first opens a file.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET_LOGLEVEL)
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise VideoReadError(path, "cannot open as a video (truncated, corrupt or not a video)")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    info = VideoInfo(fps=fps if fps and np.isfinite(fps) and fps > 0 else 30.0,
-                     frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
-                     width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                     height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    return capture, info
+#: Why reading stopped early: Ctrl-C, or the quit key in the window.
+STOPPED_INTERRUPTED = "interrupted"
+STOPPED_QUIT = "quit"
 
 
 def frame_step(video_fps: float, every: int | None = None, fps: float | None = None) -> int:
-    """Analyse one frame in this many: ``every`` itself, or the step giving about ``fps``."""
+    """Analyse one frame in this many: ``every`` itself, the step giving about ``fps``, or 1."""
     if every is not None and fps is not None:
         raise ValueError("give either every or fps, not both")
     if every is not None:
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         return int(every)
-    target = DEFAULT_SAMPLE_FPS if fps is None else fps
-    if not (math.isfinite(target) and target > 0):
-        raise ValueError(f"fps must be positive, got {target}")
-    return max(1, round(video_fps / target))
+    if fps is None:
+        return 1
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be positive, got {fps}")
+    return max(1, round(video_fps / fps))
 
 
-# ----------------------------------------------------------------------------- analysis
-
-
-def empty_table(class_names=CLASS_NAMES) -> pd.DataFrame:
+def empty_table(class_names) -> pd.DataFrame:
     """The result table with its columns and no rows (a video without faces)."""
-    return pd.DataFrame(columns=[*FIXED_COLUMNS, *class_names, "top_emotion"])
+    return pd.DataFrame(columns=table_columns(class_names))
 
 
-def analyze_video(path: str | os.PathLike, every: int | None = None, fps: float | None = None,
+class FrameSink:
+    """Collects the labelled frames' rows; draws them into the annotated mp4 and the window."""
+
+    def __init__(self, writer: AnnotatedWriter | None, show: bool):
+        self.writer, self.show = writer, show
+        self.rows: list[dict] = []
+        self.frames = 0
+
+    def take(self, frames: list[LabelledFrame]) -> bool:
+        """Keep the frames' rows and draw them; True when the quit key was pressed."""
+        quit_pressed = False
+        for frame in frames:
+            self.rows += frame.rows
+            self.frames += 1
+            if self.writer or self.show:
+                drawn = annotate(frame.rgb, frame.drawn)
+                if self.writer:
+                    self.writer.write(drawn)
+                if self.show and show_frame(drawn):
+                    quit_pressed = True
+        return quit_pressed
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+    def discard(self) -> None:
+        if self.writer:
+            self.writer.discard()
+        if self.show:
+            close_window()
+
+
+@contextlib.contextmanager
+def sigint_ignored(enabled: bool = True):
+    """Ctrl-C ignored inside (a second one must not cut the results short), then restored."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def analyze_video(source: Source, every: int | None = None, fps: float | None = None,
                   recognizer: EmotionRecognizer | None = None, model_path=None,
                   annotate_path: str | os.PathLike | None = None,
                   iou_threshold: float = TRACK_IOU, batch_frames: int = BATCH_FRAMES,
-                  progress: bool | None = False, **recognizer_kwargs) -> pd.DataFrame:
-    """One row per face per analysed frame: position, detector confidence, probabilities.
+                  progress: bool | None = False, *,
+                  detect_every: int = DETECT_EVERY_FRAMES, smoothing_s: float = SMOOTHING_S,
+                  show: bool = False, interruptible: bool = False,
+                  **recognizer_kwargs) -> pd.DataFrame:
+    """One row per face per analysed frame: box, detector confidence, raw and smoothed
+    probabilities, and whether and why the face is uncertain.
 
-    Columns: ``frame, time_s, face_id, x, y, w, h, confidence``, one calibrated probability
-    per class, ``top_emotion``. ``table.attrs`` holds the video's fps and frame counts, the
-    frame step, wall time and ``realtime`` (video seconds analysed per wall second).
-    ``annotate_path`` also writes the analysed frames with boxes and labels as mp4.
-    Raises :class:`VideoReadError` when no frame can be decoded; a video that stops early
-    is analysed as far as it goes, with a warning and ``attrs["truncated"] = True``.
+    ``source`` is a video file, a camera index (``0``) or a stream URL. Columns are
+    :func:`.video_pipeline.table_columns`. ``table.attrs`` holds the source's fps and frame
+    counts, the settings, wall time and ``realtime`` (video seconds per wall second).
+    ``annotate_path`` also writes the analysed frames with boxes and labels as mp4; ``show``
+    shows them in a window (where OpenCV has one; q stops). With ``interruptible`` Ctrl-C
+    stops reading and returns what was labelled so far, with ``attrs["stopped"]`` saying so.
+    Raises :class:`VideoReadError` when no frame can be decoded; a video that stops early is
+    analysed as far as it goes, with a warning and ``attrs["truncated"] = True``.
     """
     from tqdm import tqdm
 
-    capture, info = open_video(path)
+    capture, info = open_source(source)
     step = frame_step(info.fps, every, fps)
+    if show and (problem := window_problem()):
+        warnings.warn(f"no window shown: {problem}", stacklevel=2)
+        show = False
     recognizer = recognizer or EmotionRecognizer(model_path, **recognizer_kwargs)
-    tracker = IouTracker(iou_threshold, max_gap_frames=max(step, round(TRACK_MAX_GAP_S * info.fps)))
-    writer = AnnotatedWriter(annotate_path, info.fps / step) if annotate_path else None
-    rows: list[dict] = []
-    started = time.perf_counter()
-    bar = tqdm(total=info.frame_count or None, unit="frame", desc=Path(path).name,
+    pipeline = FramePipeline(recognizer, detect_every, batch_frames, smoothing_s, iou_threshold,
+                             max_gap_frames=max(step * detect_every,
+                                                round(TRACK_MAX_GAP_S * info.fps)),
+                             keep_frames=bool(annotate_path) or show)
+    sink = FrameSink(AnnotatedWriter(annotate_path, info.fps / step) if annotate_path else None,
+                     show)
+    reader = FrameReader(capture, info, step)
+    bar = tqdm(total=info.frame_count or None, unit="frame", desc=source_name(source),
                disable=None if progress is None else not progress)
-    frames_read, analysed, batch = 0, 0, []
+    started, stopped = time.perf_counter(), ""
     try:
-        while capture.grab():
-            frame_index = frames_read
-            frames_read += 1
-            bar.update(1)
-            if frame_index % step:
-                continue
-            ok, bgr = capture.retrieve()
-            if not ok:
-                break
-            batch.append((frame_index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-            if len(batch) == batch_frames:
-                analysed += len(batch)
-                rows += analyze_batch(batch, recognizer, tracker, info.fps, writer)
-                batch = []
-                bar.set_postfix(realtime=f"{frames_read / info.fps / (time.perf_counter() - started):.2f}x")
-        if batch:
-            analysed += len(batch)
-            rows += analyze_batch(batch, recognizer, tracker, info.fps, writer)
-        if writer:
-            writer.close()
+        try:
+            for frame, time_s, rgb in reader:
+                bar.update(reader.frames_read - bar.n)
+                if sink.take(pipeline.add(frame, time_s, rgb)):
+                    stopped = STOPPED_QUIT
+                    break
+        except KeyboardInterrupt:
+            if not interruptible:
+                raise
+            stopped = STOPPED_INTERRUPTED
+        with sigint_ignored(stopped == STOPPED_INTERRUPTED):
+            sink.take(pipeline.flush())
+            sink.close()
     finally:
         bar.close()
         capture.release()
-        if writer:
-            writer.discard()
-    if frames_read == 0:
-        raise VideoReadError(path, "no frame could be decoded (truncated, corrupt or not a video)")
-    wall_s = time.perf_counter() - started
-    table = pd.DataFrame(rows, columns=empty_table(recognizer.class_names).columns)
-    truncated = bool(info.frame_count and frames_read < TRUNCATED_SHARE * info.frame_count)
+        sink.discard()
+    if reader.frames_read == 0:
+        raise VideoReadError(source, "no frame could be decoded (truncated, corrupt or not a "
+                                     "video)" if not info.live else "no frame arrived")
+    return result_table(sink.rows, recognizer, info, reader, pipeline, {
+        "video": str(source), "step": step, "wall_s": time.perf_counter() - started,
+        "stopped": stopped, "annotated": str(annotate_path or "")})
+
+
+def result_table(rows: list[dict], recognizer: EmotionRecognizer, info, reader: FrameReader,
+                 pipeline: FramePipeline, attrs: dict) -> pd.DataFrame:
+    """The rows as a table, with what is known about the run in ``table.attrs``."""
+    table = pd.DataFrame(rows, columns=table_columns(recognizer.class_names))
+    truncated = bool(not attrs["stopped"] and info.frame_count
+                     and reader.frames_read < TRUNCATED_SHARE * info.frame_count)
     if truncated:
-        warnings.warn(f"{path}: truncated: decoded {frames_read} of {info.frame_count} frames",
-                      stacklevel=2)
-    table.attrs.update({"video": str(path), "fps": info.fps, "frame_count": info.frame_count,
-                        "frames_read": frames_read, "frames_analysed": analysed, "step": step,
-                        "width": info.width, "height": info.height, "wall_s": wall_s,
-                        "video_s": frames_read / info.fps,
-                        "realtime": frames_read / info.fps / wall_s if wall_s > 0 else 0.0,
-                        "truncated": truncated, "annotated": str(annotate_path or "")})
+        warnings.warn(f"{attrs['video']}: truncated: decoded {reader.frames_read} of "
+                      f"{info.frame_count} frames", stacklevel=3)
+    video_s, wall_s = reader.seconds_read(), attrs["wall_s"]
+    table.attrs.update({**attrs, "live": info.live, "fps": info.fps,
+                        "frame_count": info.frame_count, "frames_read": reader.frames_read,
+                        "frames_analysed": pipeline.analysed, "detections": pipeline.detections,
+                        "detect_every": pipeline.detect_every,
+                        "batch_frames": pipeline.batch_frames,
+                        "smoothing_s": pipeline.smoother.time_constant_s,
+                        "width": info.width, "height": info.height, "video_s": video_s,
+                        "realtime": video_s / wall_s if wall_s > 0 else 0.0,
+                        "truncated": truncated,
+                        "uncertain_threshold": recognizer.uncertain_threshold,
+                        "confident_detection": recognizer.confident_detection})
     return table
 
 
-def analyze_batch(batch: list[tuple[int, np.ndarray]], recognizer: EmotionRecognizer,
-                  tracker: IouTracker, video_fps: float, writer=None) -> list[dict]:
-    """Detect and classify a batch of frames, give faces their ids, return table rows."""
-    analyses = recognizer.analyze([rgb for _, rgb in batch])
-    rows = []
-    for (frame_index, rgb), analysis in zip(batch, analyses, strict=True):
-        ids = tracker.update(frame_index, [record["box"] for record in analysis.records])
-        for face_id, record in zip(ids, analysis.records, strict=True):
-            x, y, w, h = record["box"]
-            rows.append({"frame": frame_index, "time_s": round(frame_index / video_fps, 3),
-                         "face_id": face_id, "x": x, "y": y, "w": w, "h": h,
-                         "confidence": record["confidence"], **record["emotions"],
-                         "top_emotion": record["top_emotion"]})
-        if writer:
-            labelled = [{**record, "top_emotion": f"#{face_id} {record['top_emotion']}"}
-                        for face_id, record in zip(ids, analysis.records, strict=True)]
-            writer.write(annotate(rgb, labelled))
-    return rows
-
-
-class AnnotatedWriter:
-    """mp4 output of annotated RGB frames, written under a temporary name then renamed."""
-
-    def __init__(self, path: str | os.PathLike, fps: float):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
-        self.fps = max(1.0, fps)
-        self.writer: cv2.VideoWriter | None = None
-
-    def write(self, rgb: np.ndarray) -> None:
-        if self.writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*ANNOTATED_FOURCC)
-            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps,
-                                          (rgb.shape[1], rgb.shape[0]))
-            if not self.writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write {ANNOTATED_FOURCC} video")
-        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-    def close(self) -> None:
-        """Finish the file and move it into place."""
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-            os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        """Drop an unfinished temporary file (after an error)."""
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-        if self.tmp.exists():
-            self.tmp.unlink()
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Options of ``video``: each with a sentence, its choices and its default."""
-    parser = argparse.ArgumentParser(
-        prog="python -m emotion_classification video",
-        description="Label the emotions of the faces in a video, following each face over time.")
-    parser.add_argument("file", metavar="FILE", help="video file (anything OpenCV can read)")
-    parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
-                        help="folder for <name>_emotions.csv, <name>_timeline.png and "
-                             "<name>_summary.json (default: %(default)s)")
-    sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--every", type=int, metavar="N",
-                          help="analyse every N-th frame, N >= 1 (default: use --fps)")
-    sampling.add_argument("--fps", type=float, metavar="F",
-                          help="analyse about F frames per second of video, F > 0 "
-                               f"(default: {DEFAULT_SAMPLE_FPS:g})")
-    parser.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=False,
-                        help="also write the analysed frames with boxes and labels as "
-                             "<name>_annotated.mp4 (default: --no-annotate)")
-    add_recognizer_flags(parser, "frame")
-    parser.add_argument("--iou", type=float, default=TRACK_IOU, metavar="R",
-                        help="box overlap (intersection over union, 0 to 1) that keeps a face's "
-                             "id from one analysed frame to the next (default: %(default)s)")
-    return parser
-
-
-def check_args(args) -> str | None:
-    """A usage problem argparse cannot see, or None (NaN and infinity included)."""
-    if args.every is not None and args.every < 1:
-        return f"--every must be at least 1, got {args.every}"
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
-        return f"--fps must be a positive number of frames per second, got {args.fps}"
-    if problem := recognizer_flag_problem(args):
-        return problem
-    if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
-        return f"--iou must be in (0, 1], got {args.iou}"
-    return None
-
-
-def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, name: str,
-                  class_names) -> dict[str, Path]:
-    """CSV, timeline figure and summary JSON, each written atomically."""
-    import matplotlib.pyplot as plt
-
-    paths = {"csv": out_dir / f"{name}_emotions.csv",
-             "figure": out_dir / f"{name}_timeline.png",
-             "summary": out_dir / f"{name}_summary.json"}
-    with atomic_output(paths["csv"]) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
-    plt.close(plot_timeline(table, paths["figure"], class_names))
-    attrs = {key: value for key, value in table.attrs.items()}
-    payload = {"video": attrs, "faces": summary.to_dict(orient="records")}
-    write_text(paths["summary"], json.dumps(payload, indent=2, default=float) + "\n")
-    return paths
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run ``video``: 0 on success (also with no faces), 1 for a bad video, 2 for usage,
-    130 after Ctrl-C."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    problem = check_args(args)
-    if problem:
-        error_line(problem)
-        return 2
-    try:
-        return run_video(args)
-    except KeyboardInterrupt:
-        error_line("interrupted (no results written)")
-        return INTERRUPTED_STATUS
+    """Run ``video`` (see :mod:`.video_cli`): 0 on success, 1 for a bad video, 2 for usage,
+    130 after Ctrl-C (with the results so far written)."""
+    from emotion_classification.video_cli import main as cli_main
 
-
-def run_video(args) -> int:
-    """Analyse the video and write its outputs; one line for every expected problem."""
-    from emotion_classification.models import ModelFileError
-    from emotion_classification.results import remove_stale_temp_files
-
-    out_dir, name = cli_path(args.out), Path(args.file).stem
-    if out_dir.exists() and not out_dir.is_dir():
-        error_line(f"{shown(out_dir)}: is a file, not a folder; choose another --out")
-        return 2
-    try:
-        recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
-                                     min_face_size=args.min_face_size, tta=args.tta)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = analyze_video(Path(args.file), every=args.every, fps=args.fps,
-                                  recognizer=recognizer, iou_threshold=args.iou, progress=None,
-                                  annotate_path=out_dir / f"{name}_annotated.mp4"
-                                  if args.annotate else None)
-        summary = summarize(table, recognizer.class_names)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(out_dir)
-        paths = write_outputs(table, summary, out_dir, name, recognizer.class_names)
-    except ModelFileError as error:
-        error_line(model_error_text(error, args.model))
-        return 2
-    except VideoReadError as error:
-        error_line(str(error))
-        return 1
-    except OSError as error:
-        from emotion_classification.predict import written_name
-
-        error_line(f"{written_name(error, out_dir)}: cannot write results "
-                   f"({error.strerror or error})")
-        return 1
-    with stdout_may_close():
-        print_report(table, summary, paths)
-    truncated = [w for w in caught if "truncated" in str(w.message)]
-    for warning in truncated:
-        error_line(str(warning.message))
-    return 1 if truncated else 0
-
-
-def print_report(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Path]) -> None:
-    """Speed, the dominant emotion of each face, and where the files are."""
-    attrs = table.attrs
-    print(f"{attrs['frames_analysed']} of {attrs['frames_read']} frames analysed "
-          f"(every {attrs['step']}), {attrs['video_s']:.1f} s of video in {attrs['wall_s']:.1f} s "
-          f"({attrs['realtime']:.2f} video s per wall s)")
-    if summary.empty:
-        print("no faces found")
-    else:
-        print(summary.to_string(index=False))
-    if attrs.get("annotated"):
-        print(f"annotated video: {attrs['annotated']}")
-    print(f"results: {paths['csv']}, {paths['figure']}, {paths['summary']}")
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
