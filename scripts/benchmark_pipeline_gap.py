@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = choose_framing(validation_rows)
     template = template_scores(recognizer, validation.images, validation.labels, val_faces,
                                chosen["margin"])
-    template["adopted"] = template["pipeline_accuracy_detected"] > \
-        chosen["pipeline_accuracy_detected"]
+    template["adopted"] = bool(template["pipeline_accuracy_detected"]
+                               > chosen["pipeline_accuracy_detected"])
     current = next(row for row in validation_rows
                    if row["margin"] == BASELINE_MARGIN and not row["align"])
     direct_test = direct_scores(recognizer, test.images, test.labels, test_faces)

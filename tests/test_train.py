@@ -475,3 +475,17 @@ def test_old_boolean_values_become_the_flag_forms():
     assert config_from_args(["--fused-batch-norm", "false"]).fused_batch_norm is False
     assert config_from_args(["--jit-compile", "true"]).jit_compile is True
     assert config_from_args(["--no-fused-batch-norm"]).fused_batch_norm is False
+
+
+def test_a_run_started_before_newer_fields_existed_still_resumes(tmp_path):
+    """A run folder's config.json from before --mixing and --swa-start-epoch existed is the
+    same config as today's with those fields at their defaults (a resume is not refused)."""
+    from emotion_classification.records import RunError, check_same_config
+
+    config = TrainConfig(name="old", runs_dir=str(tmp_path))
+    older = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items()
+             if k not in ("mixing", "mixing_alpha", "mixing_probability", "swa_start_epoch")}
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    check_same_config(tmp_path, config)
+    with pytest.raises(RunError, match="mixing 'mixup' \\(was 'none'\\)"):
+        check_same_config(tmp_path, TrainConfig(name="old", mixing="mixup"))

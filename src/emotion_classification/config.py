@@ -55,7 +55,8 @@ class TrainConfig:
                                  "(1 = uniform).")
     mixing_probability: float = option(1.0, "Share of the training batches that are mixed.")
     epochs: int = option(50, "Most epochs to train (early stopping may end sooner).")
-    batch_size: int = option(128, "Images per training step.")
+    batch_size: int = option(128, "Images per training step, all devices together (the "
+                             "global batch; a multiple of the device count).")
     optimizer: str = option("adamw", "Optimizer: adamw, adam (the study's) or sgd (Nesterov "
                             "momentum 0.9).", OPTIMIZERS)
     learning_rate: float = option(2e-3, "Peak learning rate.")

@@ -17,10 +17,18 @@ same computation on one device or on several. Three things need care for that to
   augmentation. :func:`seed_per_replica` offsets each replica's seed, so the draws are
   independent (from the same distributions, not the very numbers one device draws). JAX
   draws for the global batch, the numbers one device draws.
-* Ragged batches on JAX. ``DataParallel`` cannot cut a batch that the device count does not
-  divide (Keras does not pad), so :func:`even_order` leaves out the last few images (fewer
-  than the devices) of an epoch's order, other ones each epoch, and :func:`even_validation`
-  pads the validation split with zero-weight copies. TensorFlow cuts unequal shares itself.
+* Ragged batches. Keras cannot cut a batch that the device count does not divide: JAX's
+  ``DataParallel`` refuses to (Keras does not pad), and on TensorFlow the first batch of a
+  ``fit`` or ``evaluate`` must split evenly (Keras builds the model from the replicas' mean
+  batch, keras-team/keras#19246). So ``--batch-size`` must be a multiple of the device
+  count, :func:`even_order` leaves out the last few images (fewer than the devices) of an
+  epoch's order, other ones each epoch, and :func:`even_validation` pads the validation
+  split with zero-weight copies of its first faces. The copies weigh nothing in the loss,
+  but Keras counts them in the accuracy it logs each epoch (compiled metrics take no
+  sample weights), so with N validation faces and P copies (P < devices) each epoch's
+  logged validation accuracy may be off by up to P / (N + P), and its loss is N / (N + P)
+  of the mean over the N faces. The validation accuracy in the run's record is measured
+  afterwards on one device, over the N faces only.
 """
 
 from __future__ import annotations
@@ -220,31 +228,25 @@ def replica_offset_next(plain_next):
     return next_seed
 
 
-def jax_replicas() -> int:
-    """The devices of JAX's ``DataParallel`` (1 without it, and on TensorFlow)."""
-    return replica_count() if backend() == "jax" else 1
-
-
 def even_order(order: np.ndarray, batch_size: int) -> np.ndarray:
-    """An epoch's order of training images, cut so every batch splits evenly over JAX's
+    """An epoch's order of training images, cut so every batch splits evenly over the
     devices: the last ``(len % batch_size) % devices`` images are left out (other ones each
-    epoch, as the order is reshuffled). Unchanged on one device and on TensorFlow."""
-    replicas = jax_replicas()
+    epoch, as the order is reshuffled). Unchanged on one device."""
+    replicas = replica_count()
     if replicas < 2:
         return order
     if batch_size % replicas:
         raise DistributionError(f"--batch-size {batch_size} does not split over {replicas} "
-                                f"JAX devices: use a multiple of {replicas}")
+                                f"devices: use a multiple of {replicas}")
     return order[:len(order) - (len(order) % batch_size) % replicas]
 
 
 def even_validation(validation: tuple, batch_size: int) -> tuple:
-    """``(x, y)`` padded with zero-weight copies of its first rows so its last batch splits
-    evenly over JAX's devices; ``(x, y, weights)`` then. Accuracy is unchanged; the loss
-    is averaged over the padded count (at most ``devices - 1`` more rows). Unchanged on one
-    device and on TensorFlow."""
+    """``(x, y)`` padded with zero-weight copies of its first rows (fewer than the devices)
+    so its last batch splits evenly over the devices; ``(x, y, weights)`` then. Unchanged on
+    one device. The module's docstring says what the copies do to the logged metrics."""
     x, y = validation
-    replicas = jax_replicas()
+    replicas = replica_count()
     pad = (-(len(x) % batch_size)) % replicas if replicas > 1 else 0
     if not pad:
         return validation

@@ -24,12 +24,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from emotion_classification.files import atomic_output
+from emotion_classification.uncertainty import record_reason
 
 JSONL_NAME = "results.jsonl"
 CSV_NAME = "results.csv"
 PARQUET_NAME = "results.parquet"
 CSV_FIXED_COLUMNS = ("image", "face", "x", "y", "w", "h", "confidence", "top_emotion",
-                     "top_score", "uncertain")
+                     "top_score", "uncertain", "uncertain_reason")
 CSV_FLOAT_FORMAT = "%.6f"
 #: Images read from the journal per step of a rebuild (bounds its memory).
 REBUILD_STEP_IMAGES = 2000
@@ -48,7 +49,8 @@ def face_rows(image_results: Iterable[dict], class_names: Sequence[str]) -> list
             x, y, w, h = face["box"]
             row = {"image": result["path"], "face": face["face"], "x": x, "y": y, "w": w, "h": h,
                    "confidence": face["confidence"], "top_emotion": face["top_emotion"],
-                   "top_score": face["top_score"], "uncertain": face["uncertain"]}
+                   "top_score": face["top_score"], "uncertain": face["uncertain"],
+                   "uncertain_reason": record_reason(face)}
             row.update({name: face["emotions"][name] for name in class_names})
             row["crop"] = face["crop"]
             rows.append(row)
@@ -72,7 +74,8 @@ def parquet_schema(class_names: Sequence[str]):
     fields = [("image", pa.string()), ("face", pa.int64()), ("x", pa.int64()),
               ("y", pa.int64()), ("w", pa.int64()), ("h", pa.int64()),
               ("confidence", pa.float64()), ("top_emotion", pa.string()),
-              ("top_score", pa.float64()), ("uncertain", pa.bool_())]
+              ("top_score", pa.float64()), ("uncertain", pa.bool_()),
+              ("uncertain_reason", pa.string())]
     fields += [(name, pa.float64()) for name in class_names] + [("crop", pa.string())]
     return pa.schema(fields)
 

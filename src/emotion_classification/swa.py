@@ -61,10 +61,10 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256,
 
     During training every image passes through bilinear resamplings (rotation, zoom, shift),
     which blur it, so the moving statistics describe blurred faces while inference sees
-    sharp ones; after SWA they are besides averages over different weights. One forward
-    pass over the clean training images in training mode, with a cumulative average
-    (momentum ``k / (k + 1)`` at batch ``k``) and dropout off, replaces the statistics by
-    those of the images the model will really see. Weights are not changed.
+    sharp ones; after SWA they are also averages over other weights than the model's. One
+    forward pass over the clean training images in training mode, with a cumulative
+    average (momentum ``k / (k + 1)`` at batch ``k``) and dropout off, replaces the
+    statistics by those of the images the model will really see. Weights are not changed.
     """
     import keras
 

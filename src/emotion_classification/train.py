@@ -334,7 +334,7 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
     from emotion_classification.mixing import mixed_epoch
 
     started_s = time.time()
-    order = epoch_order(config.seed, epoch, len(x_train))
+    order = even_order(epoch_order(config.seed, epoch, len(x_train)), config.batch_size)
     reset_seed_generators(train_model, config.seed, epoch)
     if config.mixing == "none":
         x, y, weights = x_train[order], targets[order], sample_weight[order]
@@ -344,9 +344,10 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
                                     mixing=config.mixing, alpha=config.mixing_alpha,
                                     probability=config.mixing_probability, crop_px=crop_px,
                                     seed=config.seed, epoch=epoch)
-    history = train_model.fit(x, y, sample_weight=weights, validation_data=validation,
-                              batch_size=config.batch_size, initial_epoch=epoch - 1,
-                              epochs=epoch, shuffle=False, verbose=0)
+    with distribution_scope():  # JAX's DataParallel shards the batches only inside it
+        history = train_model.fit(x, y, sample_weight=weights, validation_data=validation,
+                                  batch_size=config.batch_size, initial_epoch=epoch - 1,
+                                  epochs=epoch, shuffle=False, verbose=0)
     logs = {k: float(v[-1]) for k, v in history.history.items() if k != "learning_rate"}
     logs.update(epoch=epoch - 1, epoch_time_s=round(time.time() - started_s, 1))
     return logs

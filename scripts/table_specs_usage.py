@@ -1,0 +1,62 @@
+"""Tables of the usage benchmarks (video, photo pipeline, streaming), for render_tables.
+
+Each entry is ``name: (rows(load, bench), columns)``, the same shape as ``TABLE_SPECS`` in
+``render_tables.py``; a column is ``header: spec`` (``dotted.path:format`` or a function).
+"""
+
+from __future__ import annotations
+
+VIDEO_RUNS = {"detect_every_frame": "MTCNN on every frame (`--detect-every 1`)",
+              "tracked": "tracked (defaults)",
+              "tracked_light_classifier": "tracked, int8 TFLite classifier"}
+
+
+def video_rows(load, bench) -> list[dict]:
+    """One row per run of ``scripts/benchmark_video.py``, in one process."""
+    report = bench("video")
+    return [dict(report[key], name=label) for key, label in VIDEO_RUNS.items() if key in report]
+
+
+def pipeline_gap_rows(load, bench) -> list[dict]:
+    """The framing the study used, the one chosen on validation, on the same test faces."""
+    test = bench("pipeline_gap")["test"]
+    labels = {"study_margin": "predict before (10% margin)",
+              "chosen": "predict now (margin chosen on validation)"}
+    return [dict(test[key], name=label, direct=test) for key, label in labels.items()]
+
+
+def streaming_rows(load, bench) -> list[dict]:
+    """One row per photo count of ``scripts/benchmark_streaming.py``."""
+    return bench("streaming")["runs"]
+
+
+def rss_at(run: dict, images: int) -> str:
+    """Resident memory once ``images`` images were done (``–`` when the run stopped sooner)."""
+    points = [p for p in run["rss_by_images"] if p["images"] >= images]
+    return f"{points[0]['rss_mb']:.0f}" if points else "–"
+
+
+USAGE_TABLE_SPECS = {
+    "video-benchmark": (video_rows, {
+        "run": "name", "MTCNN calls": "detections", "frames labelled": "frames_labelled",
+        "wall (s)": "wall_s:.1f", "video s per wall s": "realtime:.2f",
+        "CPU (s)": "cpu_s:.1f", "video s per CPU s": "cpu_realtime:.2f",
+        "label changes per s, raw / smoothed":
+            lambda r: f"{r['label_flips_per_s']['raw']:.1f} / "
+                      f"{r['label_flips_per_s']['smoothed']:.2f}",
+        "load before": lambda r: f"{r['load_average_before'][0]:.1f}"}),
+    "pipeline-gap": (pipeline_gap_rows, {
+        "crop": "name", "margin": "margin:.3f", "test faces MTCNN found":
+            lambda r: f"{r['direct']['detected']:,} of {r['direct']['images']:,}",
+        "direct 48x48 accuracy on them": "direct.direct_accuracy_detected:.4f",
+        "through the pipeline": "pipeline_accuracy_detected:.4f",
+        "framing gap (points)": "framing_gap_points:.2f",
+        "end to end, misses wrong": "pipeline_accuracy_all:.4f",
+        "end-to-end gap (points)": "end_to_end_gap_points:.2f"}),
+    "streaming": (streaming_rows, {
+        "photos": "photos:,", "done": "images_done:,", "wall (s)": "wall_s:.0f",
+        "images/s, whole / steady":
+            lambda r: f"{r['images_per_s']:.2f} / {r['steady_images_per_s']:.2f}",
+        "peak RSS (MB)": "peak_rss_mb:.0f", "RSS at 250 images": lambda r: rss_at(r, 250),
+        "at 1,000": lambda r: rss_at(r, 1000), "at 5,000": lambda r: rss_at(r, 5000)}),
+}
