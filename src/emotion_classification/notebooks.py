@@ -40,7 +40,8 @@ PAPERMILL_CELL_KEYS = ("papermill", "execution")
 #: Cells papermill adds (the injected parameters, its error banners): not the notebook's own.
 PAPERMILL_CELL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 #: What the kernel process prints on stderr that says nothing to a user.
-KERNEL_NOISE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP")
+KERNEL_NOISE = re.compile(r"^\[IPKernelApp\] (WARNING \| Kernel is running over TCP"
+                          r"|ERROR \| KeyboardInterrupt caught in kernel)")
 
 
 class NotebookError(RuntimeError):
