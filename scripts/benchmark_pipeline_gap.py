@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from emotion_classification.data import CLASS_NAMES, IMAGE_SIZE_PX, load_fer2013
+from emotion_classification.data import CLASS_NAMES, load_fer2013
 from emotion_classification.evaluate import load_validation
 from emotion_classification.files import project_path, write_json
 from emotion_classification.hardware import hardware_description
@@ -27,13 +27,13 @@ from emotion_classification.photo_pipeline import (
     BORDER_FRACTION,
     CENTRE_TOLERANCE,
     UPSCALE,
-    Frame,
     box_geometry,
     detect_planted_faces,
     faces_from_array,
     faces_to_array,
     landmark_template,
     pipeline_crops,
+    planted_frame,
     template_crops,
 )
 from emotion_classification.recognizer import EmotionRecognizer
@@ -88,9 +88,7 @@ def direct_scores(recognizer, images, labels, faces) -> dict:
 
 def template_scores(recognizer, images, labels, faces, fallback_margin: float) -> dict:
     """The addendum's candidate: crops whose landmarks are fitted to FER2013's mean layout."""
-    side_px = IMAGE_SIZE_PX * UPSCALE
-    border_px = round(side_px * BORDER_FRACTION)
-    template = landmark_template(faces, Frame(border_px, border_px, side_px))
+    template = landmark_template(faces, planted_frame())
     found = np.array([face is not None for face in faces])
     crops = template_crops(images, faces, template, fallback_margin)
     predicted = recognizer.classify(crops).argmax(axis=1)
@@ -108,9 +106,9 @@ def choose_framing(validation_rows: list[dict]) -> dict:
         else default
 
 
-def geometry_summary(faces, side_px: int) -> dict:
+def geometry_summary(faces) -> dict:
     """Median and spread of MTCNN's box relative to FER2013's frame."""
-    geometry = box_geometry(faces, side_px, round(side_px * BORDER_FRACTION))
+    geometry = box_geometry(faces, planted_frame())
     names = ("centre_dx", "centre_dy", "width", "height")
     return {name: {"median": round(float(np.median(geometry[:, i])), 4),
                    "iqr": round(float(np.subtract(*np.percentile(geometry[:, i], [75, 25]))), 4)}
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "validation": {**direct_scores(recognizer, validation.images, validation.labels,
                                        val_faces), "framings": validation_rows,
                        "template_framing": template,
-                       "box_vs_frame": geometry_summary(val_faces, 48 * UPSCALE)},
+                       "box_vs_frame": geometry_summary(val_faces)},
         "chosen_on_validation": {"margin": chosen["margin"], "align": chosen["align"]},
         "test": {**direct_test, **test_rows},
         "command": COMMAND, "hardware": hardware_description(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emotion_classification.data import DatasetNotFoundError, find_dataset_dir, project_root
@@ -111,3 +112,9 @@ def shared_recognizer(monkeypatch, recognizer):
     monkeypatch.setattr(recognizer_module, "EmotionRecognizer",
                         lambda *args, **kwargs: recognizer)
     return recognizer
+
+
+@pytest.fixture(scope="module")
+def images():
+    """37 random 48x48 gray faces, the classifier input on which runtimes are compared."""
+    return np.random.default_rng(0).integers(0, 256, (37, 48, 48, 1)).astype(np.uint8)

@@ -59,11 +59,6 @@ def onnx_file(tiny_model_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def images():
-    return np.random.default_rng(0).integers(0, 256, (37, 48, 48, 1)).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
 def keras_model(tiny_model_path):
     return load_model_and_record(tiny_model_path)[0]
 

@@ -150,8 +150,9 @@ def test_faces_keep_their_ids_and_frames_are_batched(recognizer, group_video, pr
     assert len(calls) == 2 and sum(calls) == len(table)  # one classifier call per batch
 
 
-def test_ctrl_c_returns_what_was_labelled_when_interruptible(recognizer, portrait_mp4,
-                                                             monkeypatch):
+def interrupt_at_second_detection(recognizer, monkeypatch) -> list:
+    """Make the recognizer's detector raise KeyboardInterrupt (Ctrl-C) on its second call;
+    returns its call list (clear it to arm the interrupt again)."""
     detect, seen = recognizer.detector.detect, []
 
     def detect_then_interrupt(rgb):
@@ -161,6 +162,12 @@ def test_ctrl_c_returns_what_was_labelled_when_interruptible(recognizer, portrai
         return detect(rgb)
 
     monkeypatch.setattr(recognizer.detector, "detect", detect_then_interrupt)
+    return seen
+
+
+def test_ctrl_c_returns_what_was_labelled_when_interruptible(recognizer, portrait_mp4,
+                                                             monkeypatch):
+    seen = interrupt_at_second_detection(recognizer, monkeypatch)
     table = analyze_video(portrait_mp4, recognizer=recognizer, detect_every=5,
                           interruptible=True)
     assert table.attrs["stopped"] == "interrupted" and list(table["frame"]) == list(range(5))
@@ -282,15 +289,7 @@ def test_cli_corrupt_model_record_is_one_line_naming_it(tiny_model_path, portrai
 
 def test_cli_ctrl_c_writes_what_was_labelled_and_exits_130(shared_recognizer, portrait_mp4,
                                                            tmp_path, monkeypatch, capsys):
-    detect, seen = shared_recognizer.detector.detect, []
-
-    def detect_then_interrupt(rgb):
-        seen.append(1)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-        return detect(rgb)
-
-    monkeypatch.setattr(shared_recognizer.detector, "detect", detect_then_interrupt)
+    interrupt_at_second_detection(shared_recognizer, monkeypatch)
     out = tmp_path / "out"
     assert video.main([str(portrait_mp4), "--out", str(out), "--detect-every", "4"]) == 130
     err = capsys.readouterr().err

@@ -212,19 +212,6 @@ def predict_proba(model: keras.Model, images, tta: bool | str = False,
     ``True`` means flip and ``False`` none, as before the modes. Grayscale input is
     repeated to 3 channels for RGB models.
     """
-    import numpy as np
+    from emotion_classification.runtimes import KerasClassifier, predict_probs
 
-    from emotion_classification.tta import tta_mode, tta_views
-
-    mode = tta_mode(tta)  # an unknown mode is an error even for no images
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[..., None]
-    channels = model.input_shape[-1]
-    if channels == 3 and x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    if len(x) == 0:
-        return np.zeros((0, model.output_shape[-1]), np.float32)
-    predictions = [model.predict(view, batch_size=batch_size, verbose=0)
-                   for view in tta_views(x, mode)]
-    return (sum(predictions) / len(predictions)).astype(np.float32)
+    return predict_probs(KerasClassifier(model), images, batch_size, tta)

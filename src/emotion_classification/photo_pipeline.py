@@ -23,7 +23,14 @@ import numpy as np
 from tqdm import tqdm
 
 from emotion_classification.data import IMAGE_SIZE_PX
-from emotion_classification.detection import Face, FaceDetector, model_crops
+from emotion_classification.detection import (
+    LANDMARK_NAMES,
+    Face,
+    FaceDetector,
+    model_crops,
+    template_crop,
+    to_gray,
+)
 
 #: Each 48x48 face is enlarged this many times (192 px: a face in a photo, not a thumbnail).
 UPSCALE = 4
@@ -47,14 +54,20 @@ class Frame:
         return self.x + self.side / 2, self.y + self.side / 2
 
 
+def planted_frame(upscale: int = UPSCALE, border_fraction: float = BORDER_FRACTION) -> Frame:
+    """Where :func:`embed_in_photo` puts the enlarged face in its canvas."""
+    side = IMAGE_SIZE_PX * upscale
+    border = round(side * border_fraction)
+    return Frame(border, border, side)
+
+
 def embed_in_photo(gray: np.ndarray, upscale: int = UPSCALE,
                    border_fraction: float = BORDER_FRACTION) -> tuple[np.ndarray, Frame]:
     """A grayscale 48x48 face enlarged and bordered into an RGB "photo", and its frame."""
-    side = IMAGE_SIZE_PX * upscale
-    big = cv2.resize(np.squeeze(gray), (side, side), interpolation=cv2.INTER_CUBIC)
-    border = round(side * border_fraction)
-    canvas = cv2.copyMakeBorder(big, border, border, border, border, cv2.BORDER_REPLICATE)
-    return np.repeat(canvas[..., None], 3, axis=-1), Frame(border, border, side)
+    frame = planted_frame(upscale, border_fraction)
+    big = cv2.resize(np.squeeze(gray), (frame.side, frame.side), interpolation=cv2.INTER_CUBIC)
+    canvas = cv2.copyMakeBorder(big, frame.y, frame.y, frame.x, frame.x, cv2.BORDER_REPLICATE)
+    return np.repeat(canvas[..., None], 3, axis=-1), frame
 
 
 def planted_face(faces: list[Face], frame: Frame) -> Face | None:
@@ -91,19 +104,14 @@ def pipeline_crops(images: np.ndarray, faces: list[Face | None], margin: float,
                                                   np.uint8)
 
 
-def box_geometry(faces: list[Face | None], frame_side: int, border_px: int) -> np.ndarray:
+def box_geometry(faces: list[Face | None], frame: Frame) -> np.ndarray:
     """Per detected face: centre offset (x, y) and size (w, h), relative to the frame's side.
 
     Zero offset and ``max(w, h) == 1`` would mean MTCNN's box is exactly FER2013's frame.
     """
-    rows = []
-    for face in faces:
-        if face is None:
-            continue
-        x, y, w, h = face.box
-        centre_px = border_px + frame_side / 2
-        rows.append(((x + w / 2 - centre_px) / frame_side, (y + h / 2 - centre_px) / frame_side,
-                     w / frame_side, h / frame_side))
+    (cx, cy), side = frame.centre, frame.side
+    rows = [((x + w / 2 - cx) / side, (y + h / 2 - cy) / side, w / side, h / side)
+            for x, y, w, h in (face.box for face in faces if face is not None)]
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -114,7 +122,7 @@ def faces_to_array(faces: list[Face | None]) -> np.ndarray:
         if face is None:
             rows.append([np.nan] * 15)
             continue
-        points = [v for name in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+        points = [v for name in LANDMARK_NAMES
                   for v in face.landmarks.get(name, (np.nan, np.nan))]
         rows.append([*face.box, face.confidence, *points])
     return np.array(rows, dtype=np.float64).reshape(-1, 15)
@@ -122,14 +130,13 @@ def faces_to_array(faces: list[Face | None]) -> np.ndarray:
 
 def faces_from_array(array: np.ndarray) -> list[Face | None]:
     """Inverse of :func:`faces_to_array`."""
-    names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
     faces = []
     for row in array:
         if np.isnan(row[0]):
             faces.append(None)
             continue
         landmarks = {name: (float(row[5 + 2 * i]), float(row[6 + 2 * i]))
-                     for i, name in enumerate(names) if not np.isnan(row[5 + 2 * i])}
+                     for i, name in enumerate(LANDMARK_NAMES) if not np.isnan(row[5 + 2 * i])}
         faces.append(Face(box=tuple(int(v) for v in row[:4]), confidence=float(row[4]),
                           landmarks=landmarks))
     return faces
@@ -152,8 +159,6 @@ def template_crops(images: np.ndarray, faces: list[Face | None], template: np.nd
                    border_fraction: float = BORDER_FRACTION) -> np.ndarray:
     """Template-framed 48x48 crops of the detected faces (a margin square where the landmark
     fit fails), in order."""
-    from emotion_classification.detection import template_crop, to_gray
-
     crops = []
     for gray, face in zip(images, faces, strict=True):
         if face is None:

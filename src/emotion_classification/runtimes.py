@@ -58,9 +58,10 @@ class KerasClassifier:
         self.num_classes = int(model.output_shape[-1])
 
     def predict(self, images, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
-        from emotion_classification.models import predict_proba
-
-        return predict_proba(self.model, images, batch_size=batch_size)
+        x = model_input(images, int(self.model.input_shape[-1]))
+        if len(x) == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        return self.model.predict(x, batch_size=batch_size, verbose=0).astype(np.float32)
 
     @classmethod
     def from_file(cls, path: Path, num_threads: int | None = None) -> KerasClassifier:
