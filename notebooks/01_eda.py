@@ -10,7 +10,7 @@
 # 3. **Pixel intensity per class**: if one class were much brighter or darker than the rest,
 #    a model could learn the lighting instead of the expression.
 #
-# All logic lives in `emotion_classification.eda`; this notebook only calls it and shows the
+# All logic lives in `emotion_classification.evaluation.eda`; this notebook only calls it and shows the
 # results. The next cell holds the parameters; override them from the command line, e.g.
 # `python -m emotion_classification notebooks 01 -p SEED 3`, or `--small` for a quick check.
 
@@ -23,9 +23,9 @@ SEED = 0  # which random sample of each class is shown
 # %%
 from IPython.display import display
 
-from emotion_classification import eda
-from emotion_classification.files import project_path
-from emotion_classification.plots import plot_class_counts, plot_class_samples
+from emotion_classification.evaluation import eda
+from emotion_classification.utils.files import project_path
+from emotion_classification.utils.plots import plot_class_counts, plot_class_samples
 
 figure_dir = project_path(FIGURE_DIR)
 splits = eda.load_for_eda(DATA_DIR, small=SMALL, seed=SEED)

@@ -3,7 +3,7 @@
 #
 # The original study augmented with Keras 2's `ImageDataGenerator`, which Keras 3 keeps only
 # as a deprecated `tf.keras` legacy API. Here the same settings are Keras preprocessing layers
-# that run inside the training graph (`emotion_classification.augmentation`), so augmentation
+# that run inside the training graph (`emotion_classification.data.augmentation`), so augmentation
 # never starves the model and the same code runs on the TensorFlow, JAX and PyTorch backends.
 #
 # | ImageDataGenerator (study) | Keras 3 layer (this project) |
@@ -33,9 +33,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from emotion_classification import augmentation, data, plots, train
-from emotion_classification.config import TrainConfig
-from emotion_classification.files import project_path
+from emotion_classification.data import augmentation
+from emotion_classification.data import fer2013 as data
+from emotion_classification.training import loop as train
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.utils import plots
+from emotion_classification.utils.files import project_path
 
 figure_dir = project_path(FIGURE_DIR)
 train_split = data.load_fer2013(DATA_DIR, splits=("train",))["train"]

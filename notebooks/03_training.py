@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03 · Training
 #
-# One code path (`emotion_classification.train.train`) serves this notebook and
+# One code path (`emotion_classification.training.loop.train`) serves this notebook and
 # `python -m emotion_classification train`. Every hyperparameter is a field of `TrainConfig`;
 # override any of them in `OVERRIDES` below. The validation split is carved from the train
 # folder; the test folder is never read during training.
@@ -35,11 +35,12 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from emotion_classification import plots, train
-from emotion_classification.config import LOCATION_FIELDS, TrainConfig
-from emotion_classification.files import project_path
-from emotion_classification.models import DEFAULT_MODEL_PATH
-from emotion_classification.records import history_path
+from emotion_classification.labels import DEFAULT_MODEL_PATH
+from emotion_classification.training import loop as train
+from emotion_classification.training.config import LOCATION_FIELDS, TrainConfig
+from emotion_classification.training.run_records import history_path
+from emotion_classification.utils import plots
+from emotion_classification.utils.files import project_path
 
 RECORD_FIELDS = ("model", "parameters", "epochs_run", "best_epoch", "wall_time_s", "hardware",
                  "precision", "validation", "command")

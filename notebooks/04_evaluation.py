@@ -20,7 +20,7 @@ SEED = 0  # which random test images the gallery shows
 import pandas as pd
 from IPython.display import Image, display
 
-from emotion_classification import evaluate
+from emotion_classification.evaluation import evaluate
 
 figure_dir, report_path = evaluate.notebook_outputs(MODEL_PATH, FIGURE_DIR, REPORT_PATH,
                                                     small=SMALL)

@@ -42,12 +42,17 @@ import numpy as np
 from IPython.display import display
 from PIL import Image
 
-from emotion_classification.drawing import annotate, plot_face_panel
-from emotion_classification.files import project_path
-from emotion_classification.images import expand_inputs, is_photo, read_image, sample_photo
-from emotion_classification.plots import save_figure
-from emotion_classification.recognizer import faces_table, recognizer_for_notebook
-from emotion_classification.results import save_analyses
+from emotion_classification.batch.index import save_analyses
+from emotion_classification.inference.drawing import annotate, plot_face_panel
+from emotion_classification.inference.images import (
+    expand_inputs,
+    is_photo,
+    read_image,
+    sample_photo,
+)
+from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
+from emotion_classification.utils.files import project_path
+from emotion_classification.utils.plots import save_figure
 
 SMALL_MAX_SIDE_PX = 512
 SMALL_PANEL_FACES = 6

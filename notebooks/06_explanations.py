@@ -15,7 +15,7 @@
 # "left corner of the mouth"; and a map shows where evidence came from, not whether that
 # evidence is a sensible reason.
 #
-# All logic lives in `emotion_classification.explain`; the next cell holds the parameters
+# All logic lives in `emotion_classification.evaluation.explain`; the next cell holds the parameters
 # (`python -m emotion_classification notebooks 06 -p PER_CLASS 6` overrides one).
 
 # %% tags=["parameters"]
@@ -27,9 +27,13 @@ PER_CLASS = 4  # test images shown per class (one row per class)
 SEED = 0  # which test images are picked
 
 # %%
-from emotion_classification.data import load_fer2013
-from emotion_classification.explain import GRAD_CAM_FIGURE, model_for_notebook, plot_grad_cam_grid
-from emotion_classification.files import project_path
+from emotion_classification.data.fer2013 import load_fer2013
+from emotion_classification.evaluation.explain import (
+                         GRAD_CAM_FIGURE,
+                         model_for_notebook,
+                         plot_grad_cam_grid,
+)
+from emotion_classification.utils.files import project_path
 
 figure_dir = project_path(FIGURE_DIR)
 model, which_model = model_for_notebook(MODEL_PATH, small=SMALL)

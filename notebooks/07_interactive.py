@@ -20,7 +20,7 @@
 # MTCNN runs once per photo and detector threshold: the other controls only re-classify the
 # faces already found, so they answer at once. The widgets need a running kernel; the last
 # cell keeps a still picture of the view. All the logic is in
-# `emotion_classification.interactive`;
+# `emotion_classification.inference.interactive`;
 # `python -m emotion_classification predict PHOTO --panel` gives the same result as files.
 
 # %% tags=["parameters"]
@@ -35,16 +35,16 @@ SMALL = False  # True: photos shrunk to 512 px, the sample portrait first, every
 import pandas as pd
 from IPython.display import display
 
-from emotion_classification.files import project_path
-from emotion_classification.images import sample_photo
-from emotion_classification.interactive import (
+from emotion_classification.inference.images import sample_photo
+from emotion_classification.inference.interactive import (
     SMALL_MAX_SIDE_PX,
     PhotoExplorer,
     build_controls,
     exercise_controls,
     photo_choices,
 )
-from emotion_classification.recognizer import faces_table, recognizer_for_notebook
+from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
+from emotion_classification.utils.files import project_path
 
 SMALL_PANEL_FACES = 6
 VIEW_FIGURE = "interactive_view.png"

@@ -4,7 +4,7 @@ Both pipelines read the same photo, run the same MTCNN detector and the same emo
 and draw boxes and labels; only the way faces reach the classifier differs:
 
 * **this pipeline**: every face cropped, then all faces classified in one batched call
-  (:class:`emotion_classification.recognizer.EmotionRecognizer`);
+  (:class:`emotion_classification.inference.recognizer.EmotionRecognizer`);
 * **original study** (SEED.md section 8): one ``model.predict`` call per face, each crop
   resized to 48x48 and fed as three identical channels, drawn with a fixed font.
 
@@ -29,11 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion_classification.data import project_root
-from emotion_classification.drawing import annotate
-from emotion_classification.files import write_text
-from emotion_classification.images import ImageReadError, read_image
-from emotion_classification.recognizer import EmotionRecognizer
+from emotion_classification.inference.drawing import annotate
+from emotion_classification.inference.images import ImageReadError, read_image
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.utils.files import project_root, write_text
 
 DEFAULT_IMAGE = "../shared/data/photos/people.jpg"
 DEFAULT_OUT = "reports/benchmarks/inference.json"
@@ -101,7 +100,7 @@ def machine() -> dict:
     import keras
     import tensorflow as tf
 
-    from emotion_classification.hardware import gpu_names
+    from emotion_classification.utils.hardware import gpu_names
 
     return {"platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
-    from emotion_classification.models import ModelFileError
+    from emotion_classification.models.files import ModelFileError
 
     root = project_root()
     image_path = (root / args.image).resolve()

@@ -26,8 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion_classification.data import CLASS_NAMES, DatasetNotFoundError, load_fer2013
-from emotion_classification.files import project_path, write_json
+from emotion_classification.data.fer2013 import DatasetNotFoundError, load_fer2013
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.utils.files import project_path, write_json
 
 FER_VERSION = "25.10.3"
 #: ``fer.FER._get_labels()``: the output order of fer's model (the fer2013.csv numbering).
@@ -121,8 +122,8 @@ def interleaved_throughput(runs: dict, rounds: int) -> dict:
 def project_tflite_runs(model_path: Path, images: np.ndarray, name: str = "project") -> dict:
     """``{name}_int8_tflite_batched``: the model's int8 TFLite file (beside it, as ``export``
     writes it) run batched, as the recognizer's TFLite runtime runs it; empty if absent."""
-    from emotion_classification.export import make_interpreter
-    from emotion_classification.export import tflite_predict as batched_tflite
+    from emotion_classification.models.runtimes import make_interpreter
+    from emotion_classification.models.runtimes import tflite_predict as batched_tflite
 
     path = model_path.with_name(f"{model_path.stem}_int8.tflite")
     if not path.is_file():
@@ -176,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    from emotion_classification.hardware import hardware_description
-    from emotion_classification.models import predict_proba
+    from emotion_classification.models.runtimes import predict_probs
+    from emotion_classification.utils.hardware import hardware_description
 
     base = np.char.rpartition(test.names.astype(str), "/")[:, 2]
     parts = {"public_test": np.char.startswith(base, "PublicTest"),
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     test, parts)}
     few = slice(0, args.faces)
     runs = {"fer_keras_batched": (keras_fer, faces[few]),
-            "project_batched": (lambda x: predict_proba(ours, x, batch_size=BATCH_SIZE),
+            "project_batched": (lambda x: predict_probs(ours, x, batch_size=BATCH_SIZE),
                                 test.images[few]),
             "fer_tflite_one_per_call": (lambda x: tflite_predict(interpreter, x), faces[few])}
     runs.update(project_tflite_runs(project_path(args.model), test.images[few]))
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if fast_path.is_file():
         fast = keras.models.load_model(fast_path, compile=False)
         runs["project_fast_batched"] = (
-            lambda x: predict_proba(fast, x, batch_size=BATCH_SIZE), test.images[few])
+            lambda x: predict_probs(fast, x, batch_size=BATCH_SIZE), test.images[few])
         runs.update(project_tflite_runs(fast_path, test.images[few], "project_fast"))
     speed = interleaved_throughput(runs, args.rounds)
     report = {

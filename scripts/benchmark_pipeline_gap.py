@@ -1,7 +1,7 @@
 """What a real photo costs: FER2013 faces through detection and cropping, against direct input.
 
 Each validation and test face is enlarged into a photo-like canvas
-(:mod:`emotion_classification.photo_pipeline`), MTCNN finds it, and the crop ``predict`` would
+(:mod:`emotion_classification.evaluation.photo_pipeline`), MTCNN finds it, and the crop ``predict`` would
 cut is classified. The framing (margin, alignment) is chosen on validation by the rule in
 ``reports/pipeline_gap_rule.txt``; the test folder is only measured. MTCNN results are cached
 in ``outputs/pipeline_gap/`` so a rerun only classifies.
@@ -18,12 +18,9 @@ import time
 
 import numpy as np
 
-from emotion_classification.data import CLASS_NAMES, load_fer2013
-from emotion_classification.evaluate import load_validation
-from emotion_classification.files import project_path, write_json
-from emotion_classification.hardware import hardware_description
-from emotion_classification.models import DEFAULT_MODEL_PATH
-from emotion_classification.photo_pipeline import (
+from emotion_classification.data.fer2013 import load_fer2013
+from emotion_classification.evaluation.evaluate import load_validation
+from emotion_classification.evaluation.photo_pipeline import (
     BORDER_FRACTION,
     CENTRE_TOLERANCE,
     UPSCALE,
@@ -36,7 +33,10 @@ from emotion_classification.photo_pipeline import (
     planted_frame,
     template_crops,
 )
-from emotion_classification.recognizer import EmotionRecognizer
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import CLASS_NAMES, DEFAULT_MODEL_PATH
+from emotion_classification.utils.files import project_path, write_json
+from emotion_classification.utils.hardware import hardware_description
 
 MARGINS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15)
 #: The margin predict used when the rule was fixed (the study's 10%): the rule's baseline.

@@ -31,9 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-from emotion_classification.data import project_root
-from emotion_classification.files import write_json
-from emotion_classification.results import JOURNAL_NAME
+from emotion_classification.batch.journal import JOURNAL_NAME
+from emotion_classification.utils.files import project_root, write_json
 
 ROOT = project_root()
 sys.path.insert(0, str(ROOT / "tests"))

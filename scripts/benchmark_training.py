@@ -45,19 +45,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from emotion_classification.config import TrainConfig
-from emotion_classification.data import (
-    DatasetNotFoundError,
-    find_dataset_dir,
-    load_fer2013,
-    project_root,
-)
-from emotion_classification.distill import one_hot
-from emotion_classification.files import write_json
-from emotion_classification.hardware import choose_precision, hardware_description
-from emotion_classification.models import WIDE_WIDTHS, seed_cnn
-from emotion_classification.records import epoch_times
-from emotion_classification.train import build_training_model, to_model_input
+from emotion_classification.data.fer2013 import DatasetNotFoundError, find_dataset_dir, load_fer2013
+from emotion_classification.models.architectures import seed_cnn
+from emotion_classification.models.defaults import WIDE_WIDTHS
+from emotion_classification.models.runtimes import model_input
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.distill import one_hot
+from emotion_classification.training.loop import build_training_model
+from emotion_classification.training.run_records import epoch_times
+from emotion_classification.utils.files import project_root, write_json
+from emotion_classification.utils.hardware import choose_precision, hardware_description
 
 PIPELINES = {
     "default": TrainConfig(),
@@ -135,7 +132,7 @@ def images_per_second(config: TrainConfig, images, labels, steps: int,
     keras.mixed_precision.set_global_policy(choose_precision(config.precision))
     keras.utils.set_random_seed(0)
     train_model, model = build_training_model(config, steps)
-    x, y = to_model_input(images, config.channels), one_hot(labels)
+    x, y = model_input(images, config.channels), one_hot(labels)
 
     def fit(callbacks):
         train_model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0,

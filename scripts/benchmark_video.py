@@ -28,12 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from emotion_classification import video_pipeline
-from emotion_classification.files import project_root, write_text
-from emotion_classification.recognizer import EmotionRecognizer
-from emotion_classification.timeline import label_flips_per_s
-from emotion_classification.video import analyze_video
-from emotion_classification.video_io import VideoReadError
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.utils.files import project_root, write_text
+from emotion_classification.video import pipeline as video_pipeline
+from emotion_classification.video.analyze import analyze_video
+from emotion_classification.video.sources import VideoReadError
+from emotion_classification.video.timeline import label_flips_per_s
 
 DEFAULT_VIDEO = "../shared/data/videos/woman2.mp4"
 DEFAULT_OUT = "reports/benchmarks/video.json"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_classification.config import TrainConfig
-from emotion_classification.distill import check_teacher_split
-from emotion_classification.files import write_json
-from emotion_classification.models import load_model_and_record, predict_proba
-from emotion_classification.train import load_training_data
+from emotion_classification.models.runtimes import load_model_and_record, predict_probs
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.distill import check_teacher_split
+from emotion_classification.training.loop import load_training_data
+from emotion_classification.utils.files import write_json
 
 
 def rank(paths: list[str], top: int) -> dict:
@@ -34,7 +34,7 @@ def rank(paths: list[str], top: int) -> dict:
     for path in paths:
         model, record = load_model_and_record(path)
         check_teacher_split(path, record, config)
-        probs[path] = predict_proba(model, val.images, tta=True)
+        probs[path] = predict_probs(model, val.images, tta=True)
         accuracy = float(np.mean(probs[path].argmax(1) == val.labels))
         scores.append({"path": path, "validation_accuracy_flip": round(accuracy, 4),
                        "command": record.get("command")})

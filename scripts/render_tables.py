@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from emotion_classification.files import write_text
+from emotion_classification.utils.files import write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table_specs_usage import USAGE_TABLE_SPECS  # noqa: E402  (beside this script)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion_classification.data import DatasetNotFoundError, find_dataset_dir, project_root
+from emotion_classification.data.fer2013 import DatasetNotFoundError, find_dataset_dir
+from emotion_classification.utils.files import project_root
 
 ROOT = project_root()
 
@@ -58,9 +59,9 @@ def people_jpg(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """An untrained small emotion_cnn saved with a JSON record, for fast pipeline tests."""
-    from emotion_classification.data import CLASS_NAMES
-    from emotion_classification.models import emotion_cnn
-    from emotion_classification.records import save_model_with_record
+    from emotion_classification.labels import CLASS_NAMES
+    from emotion_classification.models.architectures import emotion_cnn
+    from emotion_classification.training.run_records import save_model_with_record
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     model = emotion_cnn(widths=(8, 8, 16, 16), head_units=16, name="tiny")
@@ -99,7 +100,7 @@ def predict_spy(monkeypatch):
 @pytest.fixture(scope="module")
 def recognizer(tiny_model_path):
     """An :class:`EmotionRecognizer` on the tiny model, shared by a test module."""
-    from emotion_classification.recognizer import EmotionRecognizer
+    from emotion_classification.inference.recognizer import EmotionRecognizer
 
     return EmotionRecognizer(tiny_model_path)
 
@@ -107,7 +108,7 @@ def recognizer(tiny_model_path):
 @pytest.fixture
 def shared_recognizer(monkeypatch, recognizer):
     """Make a command reuse the module's recognizer instead of loading the model again."""
-    from emotion_classification import recognizer as recognizer_module
+    from emotion_classification.inference import recognizer as recognizer_module
 
     monkeypatch.setattr(recognizer_module, "EmotionRecognizer",
                         lambda *args, **kwargs: recognizer)

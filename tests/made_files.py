@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from emotion_classification.images import sample_photo
+from emotion_classification.inference.images import sample_photo
 
 #: A 2 x 3 tiling of the sample portrait: six faces, 1536 x 1200 pixels.
 GROUP_TILES = (2, 3)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from emotion_classification.images import sample_photo
+from emotion_classification.inference.images import sample_photo
 
 #: Centre of the face in the 512 x 600 sample portrait, and the crop side around it.
 FACE_CENTRE_PX = (256, 250)

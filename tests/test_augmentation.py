@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from emotion_classification.augmentation import RandomAffine, augment_examples, build_augmentation
+from emotion_classification.data.augmentation import (
+    RandomAffine,
+    augment_examples,
+    build_augmentation,
+)
 
 
 def smooth_face() -> np.ndarray:
@@ -58,8 +62,8 @@ def test_random_affine_survives_a_model_save_and_load(tmp_path):
 def test_erase_blanks_a_box_on_some_faces_and_trains_the_resnet():
     """``--augmentation erase``: the default geometry, then on some faces one rectangle of
     2-15% of the face replaced; the same seed draws the same geometry with or without it."""
-    from emotion_classification.config import TrainConfig
-    from emotion_classification.train import build_training_model
+    from emotion_classification.training.config import TrainConfig
+    from emotion_classification.training.loop import build_training_model
 
     batch = np.repeat(smooth_face()[None], 64, axis=0)
     plain = keras.ops.convert_to_numpy(build_augmentation("default", seed=3)(batch, training=True))

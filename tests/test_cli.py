@@ -69,7 +69,7 @@ def test_importing_the_package_keeps_tensorflow_quiet():
 
 
 def test_only_known_noise_is_filtered():
-    from emotion_classification.quiet import is_noise
+    from emotion_classification.utils.quiet import is_noise
 
     assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are "
                     "written to STDERR")
@@ -90,8 +90,8 @@ def test_package_top_level_names_are_lazy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=COMMAND_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["emotion_classification.recognizer",
-                                     "emotion_classification.video"]
+    assert result.stdout.split() == ["emotion_classification.inference.recognizer",
+                                     "emotion_classification.video.analyze"]
 
 
 @pytest.mark.parametrize("command", ["predict", "video"])

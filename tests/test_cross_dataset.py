@@ -18,19 +18,24 @@ import pytest
 from made_files import write_no_faces_photo
 from PIL import Image
 
-from emotion_classification import dataset_eval
-from emotion_classification import evaluate as ev
-from emotion_classification.class_map import (
+from emotion_classification.cli import evaluate as evaluate_cli
+from emotion_classification.data.class_map import (
     DROP,
     ClassMap,
     ClassMapError,
     class_map_from_options,
     read_class_map_file,
 )
-from emotion_classification.data import CLASS_NAMES, DatasetError, project_root, read_face
-from emotion_classification.images import sample_photo
-from emotion_classification.labelled_folder import list_labelled_folder, read_labelled_images
-from emotion_classification.models import load_model_and_record, predict_proba
+from emotion_classification.data.fer2013 import DatasetError, read_face
+from emotion_classification.evaluation import cross_dataset as dataset_eval
+from emotion_classification.evaluation.labelled_folder import (
+    list_labelled_folder,
+    read_labelled_images,
+)
+from emotion_classification.inference.images import sample_photo
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.runtimes import load_model_and_record, predict_probs
+from emotion_classification.utils.files import project_root
 
 #: Other datasets' folder names -> the FER2013 class whose test images fill them.
 SPELLED = {"anger": "angry", "Sadness": "sad", "HAPPINESS": "happy", "surprised": "surprise"}
@@ -110,7 +115,7 @@ def test_spelled_folders_are_mapped_counted_and_scored_as_read(
     unknown folder in one line, and its numbers are those of the same images read as
     FER2013 images are read (the 96x96 one resized)."""
     root = other_dataset(fer2013_dir, tmp_path / "other_faces")
-    assert ev.main(["--model", str(tiny_model_path), "--data", str(root)]) == 0
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root)]) == 0
     captured = capsys.readouterr()
     notes = [line for line in captured.err.splitlines() if line.strip()]
     assert notes == [f"note: {root}: folders that map to no class, not scored: mystery/ "
@@ -127,7 +132,7 @@ def test_spelled_folders_are_mapped_counted_and_scored_as_read(
     labels = np.array([CLASS_NAMES.index(SPELLED[p.parent.name]) for p in files])
     images = np.stack([read_face(p)[0] for p in files])[..., None]
     model, _ = load_model_and_record(str(tiny_model_path))
-    predicted = predict_proba(model, images).argmax(1)
+    predicted = predict_probs(model, images).argmax(1)
     assert report["all_images"]["accuracy"] == pytest.approx(np.mean(predicted == labels),
                                                              abs=1e-4)
     matrix = report["confusion_matrix"]
@@ -187,21 +192,21 @@ def test_outputs_never_go_to_reports(tmp_path, tiny_model_path):
     with pytest.raises(DatasetError, match="reports/ holds the shipped model's"):
         dataset_eval.evaluate_dataset(root, str(tiny_model_path),
                                       report_path=reports / "faces.json", figure_dir=None)
-    assert ev.main(["--model", str(tiny_model_path), "--data", str(root),
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root),
                     "--figure-dir", str(reports / "faces")]) == 1
     assert sorted(p.name for p in reports.rglob("*")) == before
 
 
 def test_bad_command_lines_are_one_line(tmp_path, tiny_model_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert ev.main(["--model", str(tiny_model_path), "--data", str(tmp_path / "empty")]) == 1
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(tmp_path / "empty")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'empty'}: no images")
-    assert ev.main(["--data", str(tmp_path / "empty"), "--map", "calm"]) == 2
+    assert evaluate_cli.main(["--data", str(tmp_path / "empty"), "--map", "calm"]) == 2
     assert capsys.readouterr().err.strip() == ("error: --map 'calm': expected FOLDER=CLASS, "
                                                "e.g. calm=neutral")
     with pytest.raises(SystemExit) as exit_:
-        ev.main(["--detect"])
+        evaluate_cli.main(["--detect"])
     assert exit_.value.code == 2
     assert "--detect only apply with --data DIR" in capsys.readouterr().err
 
@@ -221,7 +226,7 @@ def test_detect_scores_the_largest_face_and_counts_images_without_one(
         tmp_path, outputs, tiny_model_path, capsys):
     """Whole photos: each face is cut as predict cuts it; a photo without a face is wrong in
     the all-images numbers and left out of the detected-faces numbers."""
-    from emotion_classification.recognizer import EmotionRecognizer
+    from emotion_classification.inference.recognizer import EmotionRecognizer
 
     root = tmp_path / "photos"
     for folder in ("happiness", "neutrality"):
@@ -229,7 +234,7 @@ def test_detect_scores_the_largest_face_and_counts_images_without_one(
         portrait_on_canvas(root / folder / "one.png", [(60, 80)])
         write_no_faces_photo(root / folder / "empty.jpg")
     portrait_on_canvas(root / "happiness" / "two.png", [(20, 40), (300, 150)])
-    assert ev.main(["--model", str(tiny_model_path), "--data", str(root), "--detect"]) == 0
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root), "--detect"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((outputs / "photos" / "evaluation.json").read_text())
     assert report["detection"]["no_face"] == 2 and report["detection"]["several_faces"] == 1

@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_classification import data
-from emotion_classification.data import (
-    CLASS_NAMES,
+from emotion_classification.data import fer2013 as data
+from emotion_classification.data.fer2013 import (
     BadDataWarning,
     DatasetNotFoundError,
     Split,
@@ -22,6 +21,7 @@ from emotion_classification.data import (
     split_test,
     train_val_split,
 )
+from emotion_classification.labels import CLASS_NAMES
 
 IMAGES_PER_CLASS = {"train": 3, "test": 2}
 SIDE_PX = 48
@@ -269,7 +269,7 @@ def test_class_counts_and_imbalance_ratio():
 
 
 def test_csv_rows_with_bad_pixels_or_extra_columns_are_skipped_and_named(tmp_path):
-    from emotion_classification.data import DatasetError
+    from emotion_classification.data.fer2013 import DatasetError
 
     csv = tmp_path / "fer2013.csv"
     good = pixels(1)
@@ -293,7 +293,7 @@ def test_csv_rows_with_bad_pixels_or_extra_columns_are_skipped_and_named(tmp_pat
 
 
 def test_a_class_of_one_image_is_one_clear_error_and_an_empty_class_warns(dataset):
-    from emotion_classification.data import DatasetError, train_val_split
+    from emotion_classification.data.fer2013 import DatasetError, train_val_split
 
     train = load_fer2013(dataset, use_cache=False, splits=("train",))["train"]
     disgust = CLASS_NAMES.index("disgust")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_classification.detection import (
+from emotion_classification.inference.detection import (
     DETECT_MAX_SIDE_PX,
     MTCNN_MAX_MIN_FACE_PX,
     Face,
@@ -135,7 +135,7 @@ def test_large_images_are_downscaled_for_detection_and_boxes_mapped_back():
 
 
 def test_a_larger_minimum_face_size_still_finds_the_large_faces():
-    from emotion_classification.images import read_image, sample_photo
+    from emotion_classification.inference.images import read_image, sample_photo
 
     rgb = read_image(sample_photo())  # one face, about 173x220 px
     boxes = {size: [face.box for face in FaceDetector(min_face_size=size).detect(rgb)]
@@ -166,7 +166,7 @@ def test_threshold_zero_keeps_mtcnn_candidates_capped(monkeypatch):
     from made_files import group_rgb
     from mtcnn.utils import bboxes
 
-    from emotion_classification import detection
+    from emotion_classification.inference import detection
 
     sizes = []
     original = bboxes.smart_nms_from_bboxes
@@ -193,7 +193,7 @@ def test_refining_networks_see_candidates_in_chunks():
     import numpy as np
     import tensorflow as tf
 
-    from emotion_classification.detection import ChunkedNetwork
+    from emotion_classification.inference.detection import ChunkedNetwork
 
     patches = tf.constant(np.arange(20, dtype=np.float32).reshape(10, 2))
     first, second = ChunkedNetwork(network, 4)(patches)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_classification.drawing import (
+from emotion_classification.inference.drawing import (
     BOX_STYLES,
     CONFIDENT_RGB,
     DETECTOR_UNSURE_RGB,
@@ -13,7 +13,7 @@ from emotion_classification.drawing import (
     annotate,
     legend_text,
 )
-from emotion_classification.uncertainty import REASONS, record_reason, uncertain_reason
+from emotion_classification.inference.uncertainty import REASONS, record_reason, uncertain_reason
 
 FACE = {"top_emotion": "happy", "top_score": 0.9}
 #: One box per reason, side by side on a black 220 x 400 image.

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from test_data import write_dataset
 
-from emotion_classification import calibration as cal
-from emotion_classification import evaluate as ev
-from emotion_classification.calibration import apply_temperature, is_uncertain
-from emotion_classification.data import CLASS_NAMES, load_fer2013, project_root, split_test
-from emotion_classification.models import load_model_and_record, predict_proba
+from emotion_classification.cli import evaluate as evaluate_cli
+from emotion_classification.data.fer2013 import load_fer2013, split_test
+from emotion_classification.evaluation import evaluate as ev
+from emotion_classification.inference import calibration as cal
+from emotion_classification.inference.calibration import apply_temperature, is_uncertain
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.runtimes import load_model_and_record, predict_probs
+from emotion_classification.utils.files import project_root
 
 
 def synthetic(n: int = 4000, temperature: float = 2.0, seed: int = 0):
@@ -86,9 +89,9 @@ def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
     before = {p: p.stat().st_mtime_ns for p in [committed_report, *committed_figures.glob("*")]
               if p.exists()}
     small = ["--model", str(model), "--data-dir", str(root), "--small-per-class", "2"]
-    assert ev.main(small) == 0
+    assert evaluate_cli.main(small) == 0
     assert sorted(p.name for p in model.parent.iterdir()) == ["tiny.keras"]  # subset: no files
-    assert ev.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
+    assert evaluate_cli.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
     report = json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())
     assert report["model"] == str(model)
     for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
@@ -115,13 +118,13 @@ def test_committed_model_reproduces_its_stored_test_numbers(committed_model_path
     """The numbers in models/emotion_cnn.json (and so the README) come from this model."""
     model, record = load_model_and_record(str(committed_model_path))
     test = load_fer2013(fer2013_dir, splits=("test",))["test"]
-    probs = predict_proba(model, test.images)
+    probs = predict_probs(model, test.images)
     stored = record["test_metrics"]
     assert stored["test"]["n"] == len(test) == 7178
     assert np.mean(probs.argmax(1) == test.labels) == pytest.approx(
         stored["test"]["accuracy"], abs=1e-4)
     private = split_test(test)["private"]
-    private_probs = predict_proba(model, private.images)
+    private_probs = predict_probs(model, private.images)
     assert np.mean(private_probs.argmax(1) == private.labels) == pytest.approx(
         stored["private_test"]["accuracy"], abs=1e-4)
     assert record["calibration"]["fitted_on"].startswith("validation")
@@ -144,8 +147,8 @@ def test_committed_model_record_rebuilds_the_committed_architecture(committed_mo
     current defaults: rebuilding from either gives the same layers and parameter count."""
     import shlex
 
-    from emotion_classification.config import config_from_args
-    from emotion_classification.train import build_model_from_config
+    from emotion_classification.training.config import config_from_args
+    from emotion_classification.training.loop import build_model_from_config
 
     model, record = load_model_and_record(str(committed_model_path))
     words = shlex.split(record["command"])

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_classification.data import CLASS_NAMES, Split
-from emotion_classification.explain import (
+from emotion_classification.data.fer2013 import Split
+from emotion_classification.evaluation.explain import (
     grad_cam,
     grad_cam_with_probs,
     last_feature_map_layer,
     overlay,
     plot_grad_cam_grid,
 )
-from emotion_classification.models import load_model_and_record, predict_proba
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.runtimes import load_model_and_record, predict_probs
 
 PATCH_PX = 8
 
@@ -66,7 +67,7 @@ def test_heatmaps_have_image_shape_and_unit_range(tiny_model):
     assert heatmaps.shape == (5, 48, 48) and heatmaps.dtype == np.float32
     assert np.isfinite(heatmaps).all()
     assert heatmaps.min() >= 0 and heatmaps.max() <= 1
-    np.testing.assert_allclose(probs, predict_proba(tiny_model, random_images(5)), atol=1e-5)
+    np.testing.assert_allclose(probs, predict_probs(tiny_model, random_images(5)), atol=1e-5)
 
 
 def test_empty_batch_gives_empty_maps(tiny_model):
@@ -109,7 +110,7 @@ def test_class_without_positive_evidence_gives_an_empty_map(brightness_model):
 
 @pytest.mark.fer2013
 def test_random_model_on_a_real_face_gives_a_varied_map(tiny_model, fer2013_dir):
-    from emotion_classification.data import load_fer2013, small_subset
+    from emotion_classification.data.fer2013 import load_fer2013, small_subset
 
     faces = small_subset(load_fer2013(fer2013_dir, splits=("test",))["test"], 1).images
     heatmaps = grad_cam(tiny_model, faces)
@@ -141,8 +142,8 @@ def test_grid_has_one_row_per_class_and_is_saved(tiny_model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.fer2013
 def test_notebook_runs_in_small_mode(fer2013_dir, tmp_path):
-    from emotion_classification.data import project_root
-    from emotion_classification.notebooks import run_notebook
+    from emotion_classification.evaluation.notebooks import run_notebook
+    from emotion_classification.utils.files import project_root
 
     run_notebook(project_root() / "notebooks" / "06_explanations.ipynb",
                  {"SMALL": True, "FIGURE_DIR": str(tmp_path), "DATA_DIR": str(fer2013_dir.resolve())})

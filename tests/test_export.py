@@ -11,11 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_classification.data import CLASS_NAMES
-from emotion_classification.export import compare_with_keras, export_tflite, main
-from emotion_classification.models import ModelFileError, load_model_and_record, predict_proba
-from emotion_classification.recognizer import EmotionRecognizer
-from emotion_classification.runtimes import tflite_predict
+from emotion_classification.cli.export import main
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.export import compare_with_keras, export_tflite
+from emotion_classification.models.files import ModelFileError
+from emotion_classification.models.runtimes import (
+    load_model_and_record,
+    predict_probs,
+    tflite_predict,
+)
 
 FLOAT_TOLERANCE = 1e-4
 INT8_PROB_TOLERANCE = 0.05
@@ -29,7 +34,7 @@ def exported(tiny_model_path, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keras_probs(tiny_model_path, images):
-    return predict_proba(load_model_and_record(tiny_model_path)[0], images)
+    return predict_probs(load_model_and_record(tiny_model_path)[0], images)
 
 
 def test_export_writes_both_files_and_int8_is_smaller(exported, tiny_model_path):

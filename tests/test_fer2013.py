@@ -8,15 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_classification.data import (
-    CLASS_NAMES,
+from emotion_classification.data.fer2013 import (
     class_counts,
     imbalance_ratio,
     load_fer2013,
-    project_root,
     split_test,
     train_val_split,
 )
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.utils.files import project_root
 
 pytestmark = pytest.mark.fer2013
 

@@ -16,13 +16,19 @@ import pytest
 from made_files import GROUP_FACES, group_rgb, write_group_photo, write_no_faces_photo
 from PIL import Image
 
-from emotion_classification.calibration import apply_temperature
-from emotion_classification.data import CLASS_NAMES, project_root
-from emotion_classification.detection import Face
-from emotion_classification.drawing import CONFIDENT_RGB, UNCERTAIN_RGB, annotate, drawing_sizes
-from emotion_classification.images import ImageReadError, read_image, sample_photo
-from emotion_classification.models import predict_proba
-from emotion_classification.recognizer import EmotionRecognizer
+from emotion_classification.inference.calibration import apply_temperature
+from emotion_classification.inference.detection import Face
+from emotion_classification.inference.drawing import (
+    CONFIDENT_RGB,
+    UNCERTAIN_RGB,
+    annotate,
+    drawing_sizes,
+)
+from emotion_classification.inference.images import ImageReadError, read_image, sample_photo
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.runtimes import predict_probs
+from emotion_classification.utils.files import project_root
 
 ROOT = project_root()
 REAL_MODEL = ROOT / "models" / "emotion_cnn.keras"
@@ -181,7 +187,7 @@ def test_a_6000x4000_photo_is_handled(recognizer, group_faces, tmp_path):
 
 
 def test_near_tied_probabilities_give_a_top_emotion_that_matches_the_written_scores(recognizer):
-    from emotion_classification.detection import Face
+    from emotion_classification.inference.detection import Face
 
     probs = np.full(len(CLASS_NAMES), 0.14, np.float64)
     probs[CLASS_NAMES.index("disgust")] = 0.1461596  # rounds to 0.14616
@@ -251,7 +257,7 @@ def test_no_faces_and_top_emotion(recognizer, group_faces, group_png, tmp_path):
 
 def test_probabilities_are_calibrated_with_the_record_temperature(recognizer):
     crops = np.random.default_rng(0).integers(0, 256, (5, 48, 48, 1), dtype=np.uint8)
-    raw = predict_proba(recognizer.model, crops)
+    raw = predict_probs(recognizer.model, crops)
     saved = recognizer.temperature
     try:
         recognizer.temperature = 0.2

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotion_classification.images import read_image, sample_photo
-from emotion_classification.interactive import (
+from emotion_classification.inference.images import read_image, sample_photo
+from emotion_classification.inference.interactive import (
     PhotoExplorer,
     Settings,
     build_controls,

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion_classification.config import TrainConfig
-from emotion_classification.data import CLASS_NAMES, project_root
-from emotion_classification.records import resume_command
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.run_records import resume_command
+from emotion_classification.utils.files import project_root
 
 #: 77 faces: 62 train (28 + 28 + 6: every batch splits evenly), 15 validation (odd: padded
 #: with one zero-weight row on two devices) at a validation fraction of 0.19.
@@ -105,7 +106,7 @@ def initial_weights(config: TrainConfig) -> list[np.ndarray]:
     """The trainable weights a run of ``config`` starts from (the seed fixes them)."""
     import keras
 
-    from emotion_classification.train import build_training_model
+    from emotion_classification.training.loop import build_training_model
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("float32")
@@ -152,7 +153,7 @@ def assert_same_training(one: dict, two: dict, w0: list[np.ndarray]) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(backend() != "tensorflow", reason="the TensorFlow path: MirroredStrategy")
 def test_two_cpu_devices_under_mirrored_strategy_train_like_one(few_faces, tmp_path):
-    from emotion_classification.train import train
+    from emotion_classification.training.loop import train
 
     # Dropout and augmentation draw other numbers on each replica (by design, see
     # distribution.py), so this comparison trains without them; Keras' batch norm on both
@@ -174,11 +175,11 @@ REPLICA_DRAWS = """
 import json, sys
 import numpy as np
 import tensorflow as tf
-from emotion_classification.config import TrainConfig
-from emotion_classification.data import read_face
-from emotion_classification.distribution import (distribution_scope, mirrored_strategy,
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.data.fer2013 import read_face
+from emotion_classification.training.distribution import (distribution_scope, mirrored_strategy,
                                                   seed_generators, split_cpu)
-from emotion_classification.train import build_training_model
+from emotion_classification.training.loop import build_training_model
 
 split_cpu()
 with distribution_scope():
@@ -226,8 +227,8 @@ def test_each_replica_draws_its_own_augmentation(few_faces, tmp_path):
 TRAIN_NOTING_FIT = """
 import json, sys
 import keras
-from emotion_classification.config import TrainConfig
-from emotion_classification.train import train
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.loop import train
 
 seen = []
 plain_fit = keras.Model.fit
@@ -270,7 +271,7 @@ def test_two_jax_devices_under_data_parallel_train_like_one(few_faces, tmp_path)
 
 
 def test_even_order_leaves_out_fewer_images_than_the_devices(monkeypatch):
-    from emotion_classification import distribution
+    from emotion_classification.training import distribution
 
     monkeypatch.setattr(distribution, "replica_count", lambda: 4)
     order = np.random.default_rng(0).permutation(62)
@@ -283,7 +284,7 @@ def test_even_order_leaves_out_fewer_images_than_the_devices(monkeypatch):
 
 
 def test_even_validation_pads_with_zero_weight_copies(monkeypatch):
-    from emotion_classification import distribution
+    from emotion_classification.training import distribution
 
     monkeypatch.setattr(distribution, "replica_count", lambda: 4)
     x = np.arange(15 * 2, dtype="float32").reshape(15, 2)
@@ -297,7 +298,7 @@ def test_even_validation_pads_with_zero_weight_copies(monkeypatch):
 
 @pytest.mark.parametrize("value", ["two", "0", "-1"])
 def test_a_bad_cpu_device_count_is_one_line_and_exit_1(value, tmp_path, monkeypatch, capsys):
-    from emotion_classification.train import main
+    from emotion_classification.cli.train import main
 
     monkeypatch.setenv("EMOTION_CPU_DEVICES", value)
     status = main(["--data-dir", str(tmp_path / "absent"), "--runs-dir", str(tmp_path),

@@ -13,8 +13,9 @@ import jupytext
 import nbformat
 import pytest
 
-from emotion_classification import notebooks
-from emotion_classification.notebooks import (
+from emotion_classification.cli import notebooks as notebooks_cli
+from emotion_classification.evaluation import notebooks
+from emotion_classification.evaluation.notebooks import (
     PARAMETERS_TAG,
     NotebookError,
     list_notebooks,
@@ -101,8 +102,9 @@ def test_cli_passes_parameters_as_python_literals(tmp_path, monkeypatch, capsys)
     folder.mkdir()
     tiny_notebook(folder)
     monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    monkeypatch.setattr(notebooks_cli, "notebook_dir", lambda: folder)
     out = tmp_path / "out"
-    assert notebooks.main(["01", "-p", "EPOCHS", "5", "-p", "NAME", "x", "-p", "SMALL", "True",
+    assert notebooks_cli.main(["01", "-p", "EPOCHS", "5", "-p", "NAME", "x", "-p", "SMALL", "True",
                            "--output-dir", str(out)]) == 0
     nb = nbformat.read(out / "01_tiny.ipynb", as_version=4)
     assert printed(nb) == "True 5 x"
@@ -114,7 +116,8 @@ def test_unknown_parameter_is_refused(tmp_path, monkeypatch, capsys):
     folder.mkdir()
     tiny_notebook(folder)
     monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
-    assert notebooks.main(["-p", "EPOCS", "5"]) == 2
+    monkeypatch.setattr(notebooks_cli, "notebook_dir", lambda: folder)
+    assert notebooks_cli.main(["-p", "EPOCS", "5"]) == 2
     assert "EPOCS" in capsys.readouterr().err
     with pytest.raises(NotebookError, match="EPOCS"):
         run_notebook(folder / "01_tiny.ipynb", {"EPOCS": 5})
@@ -128,8 +131,9 @@ def test_a_failing_notebook_gives_one_line_and_the_others_still_run(tmp_path, mo
     tiny_notebook(folder, "01_broken", fail=True)
     tiny_notebook(folder, "02_fine")
     monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    monkeypatch.setattr(notebooks_cli, "notebook_dir", lambda: folder)
     out = tmp_path / "out"
-    assert notebooks.main(["--output-dir", str(out)]) == 1
+    assert notebooks_cli.main(["--output-dir", str(out)]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert errors == ["error: 01_broken.ipynb failed at cell 2 of 2 "
                       '("raise ValueError(\'broken on purpose\')"): '

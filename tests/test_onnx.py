@@ -11,16 +11,22 @@ import numpy as np
 import pytest
 from test_export import fake_fer2013
 
-from emotion_classification import predict
-from emotion_classification.augmentation import build_augmentation
-from emotion_classification.data import CLASS_NAMES, project_root
-from emotion_classification.export import compare_with_keras, export_onnx, main
-from emotion_classification.images import sample_photo
-from emotion_classification.model_files import MODEL_ALIASES, ModelFileError, resolve_model_path
-from emotion_classification.models import emotion_cnn, load_model_and_record, predict_proba
-from emotion_classification.recognizer import EmotionRecognizer
-from emotion_classification.records import save_model_with_record
-from emotion_classification.runtimes import OnnxClassifier, predict_probs
+from emotion_classification.cli import predict
+from emotion_classification.cli.export import main
+from emotion_classification.data.augmentation import build_augmentation
+from emotion_classification.inference.images import sample_photo
+from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import CLASS_NAMES, MODEL_ALIASES
+from emotion_classification.models.architectures import emotion_cnn
+from emotion_classification.models.export import compare_with_keras, export_onnx
+from emotion_classification.models.files import ModelFileError, resolve_model_path
+from emotion_classification.models.runtimes import (
+    OnnxClassifier,
+    load_model_and_record,
+    predict_probs,
+)
+from emotion_classification.training.run_records import save_model_with_record
+from emotion_classification.utils.files import project_root
 
 #: ONNX and Keras run the same float32 graph; only the order of float operations differs.
 ONNX_PROB_TOLERANCE = 1e-5
@@ -38,7 +44,7 @@ class BlockTensorFlow(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is blocked in this test")
 
 sys.meta_path.insert(0, BlockTensorFlow())
-from emotion_classification.recognizer import DetectorUnavailableError, EmotionRecognizer
+from emotion_classification.inference.recognizer import DetectorUnavailableError, EmotionRecognizer
 
 job = json.load(sys.stdin)
 recognizer = EmotionRecognizer(job["model"])
@@ -74,7 +80,7 @@ def test_export_writes_the_onnx_file_and_its_record(onnx_file, tiny_model_path):
 
 
 def test_onnx_matches_keras_for_any_batch_size(onnx_file, keras_model, images):
-    keras_probs = predict_proba(keras_model, images)
+    keras_probs = predict_probs(keras_model, images)
     classifier = OnnxClassifier(onnx_file, num_threads=2)
     for batch_size in (16, 256):  # 16+16+5 and one batch: the batch axis is dynamic
         probs = classifier.predict(images, batch_size)
@@ -85,7 +91,7 @@ def test_onnx_matches_keras_for_any_batch_size(onnx_file, keras_model, images):
 @pytest.mark.parametrize("tta", ["flip", "ten_crop"])
 def test_onnx_test_time_augmentation_matches_keras(onnx_file, keras_model, images, tta):
     probs = predict_probs(OnnxClassifier(onnx_file), images, tta=tta)
-    np.testing.assert_allclose(probs, predict_proba(keras_model, images, tta=tta),
+    np.testing.assert_allclose(probs, predict_probs(keras_model, images, tta=tta),
                                atol=ONNX_PROB_TOLERANCE)
 
 
@@ -98,7 +104,7 @@ def test_a_model_holding_random_augmentation_layers_exports_in_inference_mode(tm
     path = tmp_path / "augmented.keras"
     save_model_with_record(model, {"class_names": list(CLASS_NAMES)}, path)
     probs = OnnxClassifier(export_onnx(path, tmp_path / "out")).predict(images)
-    np.testing.assert_allclose(probs, predict_proba(model, images), atol=ONNX_PROB_TOLERANCE)
+    np.testing.assert_allclose(probs, predict_probs(model, images), atol=ONNX_PROB_TOLERANCE)
 
 
 def test_comparison_table_has_an_onnx_row(tiny_model_path, onnx_file, images):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from emotion_classification.detection import LANDMARK_NAMES, Face, template_crop
-from emotion_classification.photo_pipeline import (
+from emotion_classification.evaluation.photo_pipeline import (
     Frame,
     embed_in_photo,
     faces_from_array,
@@ -14,6 +13,7 @@ from emotion_classification.photo_pipeline import (
     landmark_template,
     planted_face,
 )
+from emotion_classification.inference.detection import LANDMARK_NAMES, Face, template_crop
 
 TEMPLATE = np.array([[0.32, 0.39], [0.68, 0.39], [0.5, 0.6], [0.35, 0.78], [0.66, 0.77]])
 

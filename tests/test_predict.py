@@ -23,8 +23,10 @@ import pytest
 from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
-from emotion_classification import predict, results
-from emotion_classification.images import read_image, sample_photo
+from emotion_classification.batch import index as results
+from emotion_classification.batch import journal
+from emotion_classification.cli import predict
+from emotion_classification.inference.images import read_image, sample_photo
 
 COMMAND_TIMEOUT_S = 300
 #: Peak memory allowed to ``predict --threshold 0`` (TensorFlow and MTCNN alone take ~1 GB).
@@ -318,8 +320,8 @@ def test_a_killed_run_leaves_nothing_that_breaks_the_next(shared_recognizer, pho
     out = tmp_path / "out"
     assert predict.main([str(photos["group"]), "--out", str(out)]) == 0
     # what kill -9 leaves: half a journal line and a temporary file of a dead process
-    with open(out / results.JOURNAL_NAME, "a") as journal:
-        journal.write('{"key": "/x", "stamp": [1, ')
+    with open(out / journal.JOURNAL_NAME, "a") as journal_file:
+        journal_file.write('{"key": "/x", "stamp": [1, ')
     finished = subprocess.Popen(["true"])
     finished.wait()
     dead_pid = finished.pid  # a process that has exited

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from emotion_classification.config import TrainConfig
-from emotion_classification.promote import describe, main, promote
-from emotion_classification.train import train
+from emotion_classification.cli.promote import describe, main
+from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.loop import train
+from emotion_classification.training.promote import promote
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from portraits import assert_same_images, write_portraits
 
-from emotion_classification import predict, streaming
+from emotion_classification.batch import detail_files as streaming
+from emotion_classification.cli import predict
 
 RAY_CPUS = 2
 

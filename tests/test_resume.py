@@ -1,16 +1,16 @@
 """Resume survives any kill: a tiny FER2013 training killed again and again ends exactly as
 the same run left alone (record, history and weights), and Ctrl-C saves and says how to go on.
 
-Each training runs as a subprocess. It is killed with SIGKILL inside the checkpoint write
-(``$EMOTION_CHECKPOINT_FAULT``), between the checkpoint files and their manifest, after the
-manifest but before ``history.csv``, at a random instant, and stopped once with SIGINT;
-after each it is started again with the same command.
+Each training runs as a subprocess. It is killed with SIGKILL inside the checkpoint write,
+between the checkpoint files and their manifest, after the manifest but before
+``history.csv`` (faults injected by ``faulty_train.py`` through the training hooks), at a
+random instant, and stopped once with SIGINT; after each it is started again with the same
+command.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_classification.checkpoint import FAULT_ENV
-from emotion_classification.records import TIMING_FIELDS
+from emotion_classification.training.run_records import TIMING_FIELDS
 
+FAULTY_TRAIN = Path(__file__).with_name("faulty_train.py")
 EPOCHS = 5
 TIMEOUT_S = 120
 FLAGS = ["--small-per-class", "10", "--widths", "8,8,16,16", "--head-units", "16",
@@ -38,13 +38,16 @@ def train_command(runs_dir: Path, data_dir: Path) -> list[str]:
             "--runs-dir", str(runs_dir), "--data-dir", str(data_dir)]
 
 
-def environment(fault: str | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-    return env | ({FAULT_ENV: fault} if fault else {})
+def with_fault(command: list[str], fault: str | None) -> list[str]:
+    """The same training through ``faulty_train.py``, which injects ``fault``."""
+    if fault is None:
+        return command
+    assert command[1:4] == ["-m", "emotion_classification", "train"]
+    return [command[0], str(FAULTY_TRAIN), fault, *command[4:]]
 
 
 def run_to_end(command: list[str], fault: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=environment(fault), capture_output=True, text=True,
+    return subprocess.run(with_fault(command, fault), capture_output=True, text=True,
                           timeout=TIMEOUT_S)
 
 
@@ -55,7 +58,7 @@ def default_sigint() -> None:
 
 
 def start(command: list[str], fault: str | None = None) -> subprocess.Popen:
-    return subprocess.Popen(command, env=environment(fault), preexec_fn=default_sigint,
+    return subprocess.Popen(with_fault(command, fault), preexec_fn=default_sigint,
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -99,7 +102,7 @@ def assert_same_run(ours: Path, reference: Path) -> None:
 @pytest.fixture(scope="module")
 def warm_cache(fer2013_dir):
     """Decode FER2013's train folder once into the cache the subprocesses read."""
-    from emotion_classification.data import load_fer2013
+    from emotion_classification.data.fer2013 import load_fer2013
 
     load_fer2013(fer2013_dir, splits=("train",))
     return fer2013_dir
@@ -151,7 +154,7 @@ def test_a_finished_run_asked_again_says_so_and_restart_trains_it_anew(tmp_path,
                                                                        monkeypatch):
     from test_data import write_dataset
 
-    from emotion_classification.train import main
+    from emotion_classification.cli.train import main
 
     monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
     root = write_dataset(tmp_path / "fer2013", {"train": 8, "test": 2})

@@ -18,7 +18,10 @@ import pandas as pd
 import pytest
 from portraits import FLOAT_TOLERANCE, assert_same_images, write_portraits
 
-from emotion_classification import predict, results, streaming
+from emotion_classification.batch import detail_files as streaming
+from emotion_classification.batch import index as results
+from emotion_classification.batch import journal
+from emotion_classification.cli import predict
 
 KILL_TEST_PHOTOS = 30
 KILLED_AFTER_IMAGES = 6
@@ -173,11 +176,11 @@ def test_a_redone_photo_leaves_no_old_rows(shared_recognizer, portraits, tmp_pat
 
 def journal_entries(out: Path) -> int:
     """Finished images in a run's journal so far (lines cut short do not count)."""
-    path = out / results.JOURNAL_NAME
+    path = out / journal.JOURNAL_NAME
     if not path.exists():
         return 0
     return sum(1 for line in path.read_bytes().splitlines()
-               if (item := results.parse_line(line)) and "key" in item)
+               if (item := journal.parse_line(line)) and "key" in item)
 
 
 def default_ctrl_c() -> None:

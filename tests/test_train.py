@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from test_data import write_dataset
 
-from emotion_classification import data
-from emotion_classification.config import TrainConfig, build_parser, config_from_args
-from emotion_classification.data import CLASS_NAMES
-from emotion_classification.models import DEFAULT_WIDTHS, WIDE_WIDTHS, emotion_cnn, seed_cnn
-from emotion_classification.records import reproduce_command
-from emotion_classification.train import class_weights, train
+from emotion_classification.data import fer2013 as data
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models.architectures import emotion_cnn, seed_cnn
+from emotion_classification.models.defaults import DEFAULT_WIDTHS, WIDE_WIDTHS
+from emotion_classification.training.config import TrainConfig, build_parser, config_from_args
+from emotion_classification.training.loop import class_weights, train
+from emotion_classification.training.run_records import reproduce_command
 
 TRAIN_PER_CLASS = 8
 
@@ -133,7 +134,7 @@ def test_cropping_inside_the_model_keeps_the_48x48_contract():
 
 
 def test_optimizer_choice_builds_the_named_keras_optimizer():
-    from emotion_classification.train import make_optimizer
+    from emotion_classification.training.schedules import make_optimizer
 
     sgd = make_optimizer(config_from_args(["--optimizer", "sgd", "--learning-rate", "0.05"]), 10)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.9
@@ -143,7 +144,7 @@ def test_optimizer_choice_builds_the_named_keras_optimizer():
 
 
 def test_batch_norm_recalibration_matches_the_clean_image_statistics():
-    from emotion_classification.train import recalibrate_batch_norm
+    from emotion_classification.training.swa import recalibrate_batch_norm
 
     model = emotion_cnn(widths=(4, 4, 8, 8), head_units=8, dropout=0.0)
     images = np.random.default_rng(0).uniform(0, 255, (64, 48, 48, 1)).astype("float32")
@@ -177,7 +178,7 @@ def test_fused_batch_norm_layer_matches_keras_statistics_and_output(policy, shap
                                                                     float32_policy):
     """One training call with momentum 0: the moving statistics become the batch's, so a
     wrong variance (unbiased instead of Keras' biased) or mean shows in full."""
-    from emotion_classification.fused_batch_norm import fuse_batch_norm
+    from emotion_classification.training.fused_batch_norm import fuse_batch_norm
 
     keras.mixed_precision.set_global_policy(policy)
     x = np.random.default_rng(1).normal(3.0, 2.0, shape).astype("float32")
@@ -205,7 +206,7 @@ def test_fused_batch_norm_layer_matches_keras_statistics_and_output(policy, shap
 def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path, float32_policy):
     import tensorflow as tf
 
-    from emotion_classification.fused_batch_norm import fuse_batch_norm
+    from emotion_classification.training.fused_batch_norm import fuse_batch_norm
 
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (32, 48, 48, 1)).astype("float32")
@@ -244,7 +245,7 @@ def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path, flo
                     reason="the fused batch-norm kernel is TensorFlow's")
 @pytest.mark.parametrize("fused", [True, False])
 def test_training_model_uses_the_fused_kernel_as_configured(fused, float32_policy):
-    from emotion_classification.train import build_training_model
+    from emotion_classification.training.loop import build_training_model
 
     config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, fused_batch_norm=fused,
                          precision="float32")
@@ -265,16 +266,16 @@ def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, 
 
 
 def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp_path):
-    from emotion_classification.distill import teacher_targets, training_targets
-    from emotion_classification.models import load_model_and_record, predict_proba
-    from emotion_classification.train import load_training_data
+    from emotion_classification.models.runtimes import load_model_and_record, predict_probs
+    from emotion_classification.training.distill import teacher_targets, training_targets
+    from emotion_classification.training.loop import load_training_data
 
     _, config = tiny_run
     train(config)  # its model is the teacher below
     teacher_path = run_model(tmp_path)
     train_split, _ = load_training_data(config)
     teacher, _ = load_model_and_record(str(teacher_path))
-    as_predicted = predict_proba(teacher, train_split.images, tta=True)
+    as_predicted = predict_probs(teacher, train_split.images, tta=True)
     plain = teacher_targets(teacher_path, train_split.images, temperature=1.0)
     np.testing.assert_allclose(plain, as_predicted / as_predicted.sum(1, keepdims=True), atol=1e-5)
     softened = teacher_targets(teacher_path, train_split.images, temperature=3.0)
@@ -296,16 +297,16 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
 
 
 def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_path):
-    from emotion_classification.distill import teacher_targets
-    from emotion_classification.models import load_model_and_record, predict_proba
-    from emotion_classification.train import load_training_data
+    from emotion_classification.models.runtimes import load_model_and_record, predict_probs
+    from emotion_classification.training.distill import teacher_targets
+    from emotion_classification.training.loop import load_training_data
 
     _, config = tiny_run
     paths = [run_model(tmp_path, "a"), run_model(tmp_path, "b")]
     for head_units, name in zip((8, 16), "ab", strict=True):
         train(TrainConfig(**{**config.to_dict(), "head_units": head_units, "name": name}))
     train_split, _ = load_training_data(config)
-    members = [predict_proba(load_model_and_record(str(path))[0], train_split.images, tta=True)
+    members = [predict_probs(load_model_and_record(str(path))[0], train_split.images, tta=True)
                for path in paths]
     assert not np.allclose(members[0], members[1], atol=1e-3), "the two teachers must differ"
     mean = (members[0] + members[1]) / 2
@@ -328,7 +329,7 @@ def cli_args(config: TrainConfig, *extra: str) -> list[str]:
 
 
 def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, capsys):
-    from emotion_classification.train import main
+    from emotion_classification.cli.train import main
 
     _, config = tiny_run
     teacher_path = run_model(tmp_path, "seed7")
@@ -342,7 +343,7 @@ def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, 
 
 
 def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsys):
-    from emotion_classification.train import main
+    from emotion_classification.cli.train import main
 
     _, config = tiny_run
     missing_path = tmp_path / "no-teacher.keras"
@@ -354,8 +355,8 @@ def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsy
 
 
 def test_train_writes_only_its_run_folder_never_models_or_reports(tiny_run, tmp_path):
-    from emotion_classification.files import project_root
-    from emotion_classification.records import run_dir_for
+    from emotion_classification.training.run_records import run_dir_for
+    from emotion_classification.utils.files import project_root
 
     def fingerprints() -> dict:
         root = project_root()
@@ -404,8 +405,8 @@ def test_old_output_flags_are_accepted_ignored_and_noted(capsys):
 
 
 def test_seed_generators_of_the_training_model_are_reset_from_seed_and_epoch(float32_policy):
-    from emotion_classification.checkpoint import reset_seed_generators
-    from emotion_classification.train import build_training_model
+    from emotion_classification.training.loop import build_training_model
+    from emotion_classification.training.random_state import reset_seed_generators
 
     config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, precision="float32")
     train_model, _ = build_training_model(config, steps_per_epoch=1)
@@ -420,7 +421,7 @@ def test_seed_generators_of_the_training_model_are_reset_from_seed_and_epoch(flo
 
 
 def test_fused_batch_norm_falls_back_to_keras_on_a_layer_without_renorm(capsys, float32_policy):
-    from emotion_classification.fused_batch_norm import fuse_batch_norm
+    from emotion_classification.training.fused_batch_norm import fuse_batch_norm
 
     model = emotion_cnn(widths=(4, 4, 8, 8), head_units=8)
     for layer in model.layers:
@@ -437,7 +438,7 @@ def recorded_commands() -> list[str]:
     """Every ``train`` command stored in a ``command`` field of the committed records."""
     import json
 
-    from emotion_classification.files import project_root
+    from emotion_classification.utils.files import project_root
 
     root = project_root()
     commands = []
@@ -460,7 +461,7 @@ def recorded_commands() -> list[str]:
 def test_every_recorded_train_command_still_parses():
     import shlex
 
-    from emotion_classification.config import config_from_args
+    from emotion_classification.training.config import config_from_args
 
     commands = recorded_commands()
     assert commands
@@ -470,7 +471,7 @@ def test_every_recorded_train_command_still_parses():
 
 
 def test_old_boolean_values_become_the_flag_forms():
-    from emotion_classification.config import config_from_args
+    from emotion_classification.training.config import config_from_args
 
     assert config_from_args(["--fused-batch-norm", "false"]).fused_batch_norm is False
     assert config_from_args(["--jit-compile", "true"]).jit_compile is True
@@ -480,7 +481,7 @@ def test_old_boolean_values_become_the_flag_forms():
 def test_a_run_started_before_newer_fields_existed_still_resumes(tmp_path):
     """A run folder's config.json from before --mixing and --swa-start-epoch existed is the
     same config as today's with those fields at their defaults (a resume is not refused)."""
-    from emotion_classification.records import RunError, check_same_config
+    from emotion_classification.training.run_records import RunError, check_same_config
 
     config = TrainConfig(name="old", runs_dir=str(tmp_path))
     older = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items()

@@ -12,13 +12,15 @@ import pandas as pd
 import pytest
 from test_data import write_dataset
 
-from emotion_classification import train as train_module
-from emotion_classification.config import ConfigError, TrainConfig, config_from_args
-from emotion_classification.mixing import Mix, apply_mix, batch_mix, draw_mix, mixed_epoch
-from emotion_classification.models import resnet18
-from emotion_classification.records import reproduce_command
-from emotion_classification.swa import WeightAverage
-from emotion_classification.train import class_weights, make_optimizer, train
+from emotion_classification.models.architectures import resnet18
+from emotion_classification.training import loop as train_module
+from emotion_classification.training.checkpoint import TrainingHooks
+from emotion_classification.training.config import ConfigError, TrainConfig, config_from_args
+from emotion_classification.training.loop import class_weights, train
+from emotion_classification.training.mixing import Mix, apply_mix, batch_mix, draw_mix, mixed_epoch
+from emotion_classification.training.run_records import reproduce_command
+from emotion_classification.training.schedules import make_optimizer
+from emotion_classification.training.swa import WeightAverage
 
 #: The CIFAR ResNet-18 has 11,173,962 parameters for 3-channel input and 10 classes; gray
 #: input saves 2 x 64 x 9 stem weights and 7 classes save 3 x 513 output weights.
@@ -140,7 +142,7 @@ def test_mixed_epochs_depend_only_on_seed_epoch_and_batch():
 
 
 def test_weight_average_is_the_mean_of_the_epochs_from_its_start_and_resumes(tmp_path):
-    from emotion_classification.checkpoint import arrays_bytes, read_arrays
+    from emotion_classification.training.checkpoint import arrays_bytes, read_arrays
 
     epochs = [[np.full((2, 3), float(e), np.float32), np.array([e, -e], np.float32)]
               for e in range(1, 6)]
@@ -250,8 +252,7 @@ def test_swa_run_ends_with_the_mean_of_its_epochs_weights(tiny_data, tmp_path, m
 
 
 @pytest.mark.slow
-def test_a_resumed_mixed_swa_run_ends_as_the_uninterrupted_one(tiny_data, tmp_path,
-                                                               monkeypatch):
+def test_a_resumed_mixed_swa_run_ends_as_the_uninterrupted_one(tiny_data, tmp_path):
     reference = train(tiny_config(tiny_data, tmp_path))
     resumed_config = tiny_config(tiny_data, tmp_path, name="resumed")
 
@@ -259,10 +260,8 @@ def test_a_resumed_mixed_swa_run_ends_as_the_uninterrupted_one(tiny_data, tmp_pa
         if epoch == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "pause_for_test", stop_after_epoch_2)
     with pytest.raises(train_module.TrainingInterrupted):
-        train(resumed_config)
-    monkeypatch.undo()
+        train(resumed_config, hooks=TrainingHooks(after_epoch_reported=stop_after_epoch_2))
     resumed = train(resumed_config)
     for key in ("epochs_run", "best_epoch", "validation", "swa"):
         assert resumed[key] == reference[key], key

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from made_files import GROUP_FACES, group_rgb, write_portrait_video, write_video
 
-from emotion_classification import video, video_cli
-from emotion_classification.data import CLASS_NAMES
-from emotion_classification.timeline import summarize
-from emotion_classification.tracking import IouTracker, iou
-from emotion_classification.video import VideoReadError, analyze_video, frame_step
-from emotion_classification.video_pipeline import smoothed_columns, table_columns
+from emotion_classification.cli import video as video_cli
+from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.video.analyze import analyze_video, frame_step
+from emotion_classification.video.pipeline import smoothed_columns, table_columns
+from emotion_classification.video.sources import VideoReadError
+from emotion_classification.video.timeline import summarize
+from emotion_classification.video.tracking import IouTracker, iou
 
 COLUMNS = table_columns(CLASS_NAMES)
 SMOOTHED = smoothed_columns(CLASS_NAMES)
@@ -206,7 +207,7 @@ def test_video_cut_short_is_analysed_as_far_as_it_goes(tmp_path, recognizer):
 def test_cli_writes_csv_figure_summaries_and_annotated_video(shared_recognizer, portrait_mp4,
                                                              tmp_path, capsys):
     out = tmp_path / "out"
-    assert video.main([str(portrait_mp4), "--out", str(out), "--every", "6", "--annotate"]) == 0
+    assert video_cli.main([str(portrait_mp4), "--out", str(out), "--every", "6", "--annotate"]) == 0
     captured = capsys.readouterr()
     assert "video s per wall s" in captured.out and "dominant_emotion" in captured.out
     table = pd.read_csv(out / "portrait_emotions.csv", keep_default_na=False)
@@ -231,7 +232,7 @@ def test_cli_writes_csv_figure_summaries_and_annotated_video(shared_recognizer, 
 def test_cli_video_without_faces_writes_header_only(shared_recognizer, tmp_path, capsys):
     blank = write_video(tmp_path / "blank.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 12)
     out = tmp_path / "out"
-    assert video.main([str(blank), "--out", str(out), "--fps", "10"]) == 0
+    assert video_cli.main([str(blank), "--out", str(out), "--fps", "10"]) == 0
     assert "no faces found" in capsys.readouterr().out
     table = pd.read_csv(out / "blank_emotions.csv")
     assert len(table) == 0 and list(table.columns) == COLUMNS
@@ -244,15 +245,15 @@ def test_cli_bad_videos_are_one_line_errors(shared_recognizer, portrait_mp4, tmp
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(portrait_mp4.read_bytes()[:30_000])
     for path in (tmp_path / "missing.mp4", text, truncated):
-        assert video.main([str(path), "--out", str(tmp_path / "out")]) == 1
+        assert video_cli.main([str(path), "--out", str(tmp_path / "out")]) == 1
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.strip()]
         assert lines == [lines[0]] and lines[0].startswith(f"error: {path}: ")
     for usage in (["--every", "0"], ["--every", "2", "--fps", "3"], ["--detect-every", "0"],
                   ["--batch-frames", "0"], ["--smoothing", "-1"], ["--smoothing", "nan"],
                   ["--source", "0"]):
-        assert video.main([str(portrait_mp4), *usage]) == 2, usage
-    assert video.main([]) == 2
+        assert video_cli.main([str(portrait_mp4), *usage]) == 2, usage
+    assert video_cli.main([]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.endswith("error: give a video FILE or --source (a camera index, stream URL or "
@@ -262,7 +263,7 @@ def test_cli_bad_videos_are_one_line_errors(shared_recognizer, portrait_mp4, tmp
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-2", "0"])
 def test_cli_fps_that_is_not_a_positive_number_is_one_line(portrait_mp4, capsys, value):
-    assert video.main([str(portrait_mp4), f"--fps={value}"]) == 2
+    assert video_cli.main([str(portrait_mp4), f"--fps={value}"]) == 2
     assert capsys.readouterr().err == ("error: --fps must be a positive number of frames per "
                                        f"second, got {float(value)}\n")
 
@@ -270,7 +271,7 @@ def test_cli_fps_that_is_not_a_positive_number_is_one_line(portrait_mp4, capsys,
 def test_cli_missing_model_is_one_line(portrait_mp4, tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        status = video.main([str(portrait_mp4), "--model", str(tmp_path / "none.keras")])
+        status = video_cli.main([str(portrait_mp4), "--model", str(tmp_path / "none.keras")])
     assert status == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
@@ -280,7 +281,7 @@ def test_cli_corrupt_model_record_is_one_line_naming_it(tiny_model_path, portrai
                                                         capsys):
     model = shutil.copy(tiny_model_path, tmp_path / "model.keras")
     (tmp_path / "model.json").write_text("{ not json")
-    assert video.main([str(portrait_mp4), "--model", str(model),
+    assert video_cli.main([str(portrait_mp4), "--model", str(model),
                        "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'model.json'}: not valid JSON")
@@ -291,7 +292,7 @@ def test_cli_ctrl_c_writes_what_was_labelled_and_exits_130(shared_recognizer, po
                                                            tmp_path, monkeypatch, capsys):
     interrupt_at_second_detection(shared_recognizer, monkeypatch)
     out = tmp_path / "out"
-    assert video.main([str(portrait_mp4), "--out", str(out), "--detect-every", "4"]) == 130
+    assert video_cli.main([str(portrait_mp4), "--out", str(out), "--detect-every", "4"]) == 130
     err = capsys.readouterr().err
     assert err == (f"error: interrupted after 4 labelled frames: the results so far are in "
                    f"{out / 'portrait_emotions.csv'} and beside it\n")
@@ -307,7 +308,7 @@ def test_cli_ctrl_c_before_reading_is_one_line(shared_recognizer, portrait_mp4, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(video_cli, "open_recognizer", interrupt)
-    assert video.main([str(portrait_mp4), "--out", str(tmp_path / "out")]) == 130
+    assert video_cli.main([str(portrait_mp4), "--out", str(tmp_path / "out")]) == 130
     assert capsys.readouterr().err == "error: interrupted (no results written)\n"
     assert not (tmp_path / "out").exists()
 

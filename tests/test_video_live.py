@@ -16,10 +16,15 @@ import pytest
 from made_files import write_portrait_video, write_video
 from PIL import Image
 
-from emotion_classification import video
-from emotion_classification.images import sample_photo
-from emotion_classification.video import VideoReadError, analyze_video
-from emotion_classification.video_io import parse_source, source_name, window_problem
+from emotion_classification.cli import video
+from emotion_classification.inference.images import sample_photo
+from emotion_classification.video.analyze import analyze_video
+from emotion_classification.video.sources import (
+    VideoReadError,
+    parse_source,
+    source_name,
+    window_problem,
+)
 
 STREAM_FRAMES = 12
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotion_classification.detection import Face
-from emotion_classification.frame_tracking import follow_face
-from emotion_classification.images import sample_photo
-from emotion_classification.smoothing import EmaSmoother, ema_weight
+from emotion_classification.inference.detection import Face
+from emotion_classification.inference.images import sample_photo
+from emotion_classification.video.optical_flow import follow_face
+from emotion_classification.video.smoothing import EmaSmoother, ema_weight
 
 #: Grace Hopper's face in matplotlib's sample portrait (512 x 600), found by MTCNN.
 PORTRAIT_FACE = Face((178, 110, 173, 220), 0.989, {"left_eye": (220.0, 190.0)})

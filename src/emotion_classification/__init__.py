@@ -4,10 +4,10 @@
 
 The heavy names are imported on first use, so ``import emotion_classification`` stays fast;
 importing the package also keeps TensorFlow's start-up noise out of the output
-(:mod:`emotion_classification.quiet`).
+(:mod:`emotion_classification.utils.quiet`).
 """
 
-from emotion_classification import quiet
+from emotion_classification.utils import quiet
 
 quiet.install()
 
@@ -15,12 +15,12 @@ quiet.install()
 #: the package and ``python -m emotion_classification`` start with the standard library only,
 #: and Ctrl-C at any moment reaches the command's one-line handler)
 LAZY_NAMES = {
-    "CLASS_NAMES": "emotion_classification.data",
-    "IMAGE_SIZE_PX": "emotion_classification.data",
-    "EmotionRecognizer": "emotion_classification.recognizer",
-    "ImageReadError": "emotion_classification.images",
-    "read_image": "emotion_classification.images",
-    "analyze_video": "emotion_classification.video",
+    "CLASS_NAMES": "emotion_classification.labels",
+    "IMAGE_SIZE_PX": "emotion_classification.labels",
+    "EmotionRecognizer": "emotion_classification.inference.recognizer",
+    "ImageReadError": "emotion_classification.inference.images",
+    "read_image": "emotion_classification.inference.images",
+    "analyze_video": "emotion_classification.video.analyze",
 }
 
 __all__ = list(LAZY_NAMES)

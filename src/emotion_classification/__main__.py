@@ -6,7 +6,7 @@ Ctrl-C at any moment, even while the modules load, ends with one line and status
 import os
 import sys
 
-INTERRUPTED_STATUS = 130
+from emotion_classification.utils.console import INTERRUPTED_STATUS
 
 try:
     from emotion_classification.cli import main

@@ -1,0 +1,99 @@
+"""The run loop of ``predict``: read, detect, classify and index every input a batch at a
+time. The local engine runs it in this process; the Ray engine (:mod:`.ray_engine`) shares
+its bookkeeping (what is still to analyse, errors, counts, the progress bar).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from emotion_classification.batch.detail_files import steps
+from emotion_classification.batch.index import ResultsIndex
+from emotion_classification.batch.manifest import Input, InputSource
+from emotion_classification.inference.images import (
+    PHOTO_EXTENSIONS,
+    ImageReadError,
+    read_image,
+)
+
+#: Images read, detected and classified together; results are appended after each batch.
+DEFAULT_BATCH_IMAGES = 8
+
+
+def run_settings(recognizer) -> dict:
+    """The settings that shaped the results, with the model file's sha256 (for --resume)."""
+    settings = recognizer.settings()
+    path = Path(recognizer.model_path)
+    if path.is_file():
+        settings["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return settings
+
+
+def progress_bar(total: int, shown_: bool | None):
+    """tqdm on stderr with images/s and the time left; ``None`` shows it on a terminal only."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", desc="predict", file=sys.stderr,
+                disable=None if shown_ is None else not shown_)
+
+
+def report_error(item: Input, problem: str, index: ResultsIndex, counts: dict[str, int],
+                 progress) -> None:
+    """One line naming the input (and its manifest line), counted and kept in the summary."""
+    counts["failed"] += 1
+    index.add_error(item.path, problem, item.origin)
+    progress.write(f"error: {item.label()}: {problem}", file=sys.stderr)
+    progress.update(1)
+
+
+def to_analyse(item: Input, index: ResultsIndex, counts: dict[str, int], progress) -> bool:
+    """Whether an input still needs analysing: False for one done before (counted as
+    skipped) and for one that cannot be (reported)."""
+    problem = item.problem
+    if problem is None and not item.origin and item.path.is_dir():
+        problem = f"folder holds no images ({', '.join(PHOTO_EXTENSIONS)})"
+    if problem is not None:
+        report_error(item, problem, index, counts, progress)
+        return False
+    if index.finished(item.path):
+        counts["skipped"] += 1
+        progress.update(1)
+        return False
+    return True
+
+
+def process(source: InputSource, recognizer, index: ResultsIndex, args,
+            counts: dict[str, int]) -> None:
+    """Read, detect, classify and write every input, a batch at a time; one line per failure."""
+    progress = progress_bar(source.total, args.progress)
+    try:
+        for batch in steps(source, args.batch_images):
+            todo, rgbs = [], []
+            for item in batch:
+                if not to_analyse(item, index, counts, progress):
+                    continue
+                try:
+                    rgbs.append(read_image(item.path))
+                    todo.append(item)
+                except ImageReadError as error:
+                    report_error(item, error.problem, index, counts, progress)
+            analyses = recognizer.analyze(rgbs) if todo else []
+            for item, analysis in zip(todo, analyses, strict=True):
+                record_analysis(item, index.write(item.path, analysis, args.panel,
+                                                  recognizer.margin), counts, progress)
+            if todo:
+                index.flush()
+    finally:
+        progress.close()
+
+
+def record_analysis(item: Input, result: dict, counts: dict[str, int], progress) -> None:
+    """Count an analysed image; a note when it has no faces."""
+    counts["analysed"] += 1
+    if not result["faces"]:
+        progress.write(f"note: {item.label()}: no faces found", file=sys.stderr)
+    progress.update(1)
+
+

@@ -1,0 +1,1 @@
+"""FER2013 and other labelled data: reading, caching, splitting, class maps, augmentation."""

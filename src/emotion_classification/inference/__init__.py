@@ -1,0 +1,1 @@
+"""From an image to labelled faces: reading images, detection, crops, the recognizer, calibration, uncertainty, drawing."""

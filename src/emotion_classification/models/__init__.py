@@ -1,0 +1,1 @@
+"""Networks, model files and their records, runtimes (Keras, ONNX, TFLite), test-time views, export."""

@@ -1,0 +1,1 @@
+"""Utilities every layer may use: paths and atomic files, console lines, quiet start-up, hardware, figures."""

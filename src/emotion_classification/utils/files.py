@@ -1,0 +1,80 @@
+"""Project paths and atomic file output, shared by every module that writes results.
+
+Relative paths are taken from the project root (not the current directory), so notebooks
+running inside ``notebooks/`` and the command line see the same files. Every result file is
+written under a temporary name beside its target and renamed into place, so an interrupted
+run never leaves a half-written model, report or figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The checkout that holds ``pyproject.toml``, else the current directory.
+
+    Default paths (``data/fer2013``, ``data/cache``, ``models/``) are relative to it, so
+    notebooks running inside ``notebooks/`` find the same files as the command line.
+    """
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "src").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def project_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded; a relative path is taken from the project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path`` (same suffix); rename it onto ``path`` once
+    written. On an error the temporary file is removed and ``path`` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write indented JSON atomically."""
+    write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the renames) to disk, where the platform allows it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def durable_write(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically and flush it to disk before the rename, so that after a
+    power cut ``path`` holds either the old bytes or the new ones (checkpoints)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    fsync_dir(path.parent)
