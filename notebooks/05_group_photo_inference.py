@@ -6,7 +6,7 @@
 # `emotion_classification.EmotionRecognizer`, which changes the parts the study got wrong:
 #
 # * **one classifier call for all faces** instead of one `predict` per face;
-# * each face is a **square around the box centre** with a 10% margin; at the image border the
+# * each face is a **square around the box centre** with a 5% margin (chosen on validation: docs/model_card.md); at the image border the
 #   square is filled by repeating edge pixels instead of being shifted;
 # * the crop is converted to **grayscale and resized with `cv2.INTER_AREA`**, exactly like the
 #   training images (the study fed BGR crops to a model trained on RGB);

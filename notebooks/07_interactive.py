@@ -29,7 +29,7 @@ MODEL_PATH = None  # .keras model; None means the committed models/emotion_cnn.k
 FIGURE_DIR = "outputs/interactive"  # the still picture of the view goes here
 DETECTOR_THRESHOLD = 0.9  # the detector slider's starting value
 PANEL_FACES = None  # faces with a probability chart; None: all (6 in small mode)
-SMALL = False  # True: photos shrunk to 512 px, the sample portrait first, every control moved once
+SMALL = False  # True: photos shrunk to 512 px, the sample portrait first
 
 # %%
 import pandas as pd
@@ -40,7 +40,6 @@ from emotion_classification.inference.interactive import (
     SMALL_MAX_SIDE_PX,
     PhotoExplorer,
     build_controls,
-    exercise_controls,
     photo_choices,
 )
 from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
@@ -58,18 +57,6 @@ first = project_path(IMAGE_PATH) if IMAGE_PATH else (sample_photo() if SMALL els
 controls = build_controls(explorer, choices, first, DETECTOR_THRESHOLD)
 print(which_model)
 display(controls.box)
-
-# %% [markdown]
-# ## Every control, moved once
-#
-# In small mode (the tests, `notebooks 07 --small`) each control is moved once here, as a
-# user would, so a headless run executes every callback. The table says what each step
-# showed and how many MTCNN searches had run: only a new photo or a new detector threshold
-# adds one; the same picture uploaded again is recognised by its pixels.
-
-# %%
-if SMALL:
-    display(pd.DataFrame(exercise_controls(controls, sample_photo())))
 
 # %% [markdown]
 # ## The view as it stands

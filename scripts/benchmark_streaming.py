@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 
 from emotion_classification.batch.journal import JOURNAL_NAME
+from emotion_classification.evaluation.portraits import write_portraits
 from emotion_classification.utils.files import project_root, write_json
 
 ROOT = project_root()
-sys.path.insert(0, str(ROOT / "tests"))
-from portraits import write_portraits  # noqa: E402 (the tests' photo maker)
 
 DEFAULT_COUNTS = "1000,10000"
 DEFAULT_LIMIT_S = 1800

@@ -3,9 +3,9 @@
 For every photo the folder holds ``<name>_annotated.jpg``, optionally ``<name>_panel.png``,
 and one crop per face in ``faces/selected/`` (confident) or ``faces/rejected/`` (uncertain).
 ``results.jsonl`` (one line per image), ``results.csv`` (one row per face) and, with
-``--parquet``, ``results.parquet/`` list them (see :mod:`.streaming`); ``results.json``
+``--parquet``, ``results.parquet/`` list them (see :mod:`.detail_files`); ``results.json``
 sums them up: settings, counts, the detail files and this run's errors, and for a run of at
-most :data:`INLINE_IMAGES_MAX` images also every image with its faces, as it always had.
+most :data:`INLINE_IMAGES_MAX` images also every image with its faces.
 
 The index survives anything a run can suffer:
 

@@ -107,8 +107,8 @@ def default_augmentation(seed: int = 42, erasing: bool = False) -> keras.Sequent
     """The project's augmentation: the study's geometry in one resampling, optionally erasing.
 
     Random erasing (a small patch blanked) makes the net use the whole face rather than one
-    cue such as the mouth, but Keras' ``RandomErasing`` cut training throughput here from
-    about 256 to 150 images/s, so the default run leaves it off (``erase`` turns it on).
+    cue such as the mouth, but Keras' ``RandomErasing`` slows training on a CPU markedly
+    (docs/speed.md), so the default run leaves it off (``erase`` turns it on).
     """
     steps = [RandomAffine(seed=seed, name="random_affine")]
     if erasing:

@@ -45,9 +45,9 @@ MTCNN_MAX_MIN_FACE_PX = 20
 DEFAULT_DETECTOR_THRESHOLD = 0.9
 #: The original study's rule: faces below this detector confidence are "rejected" (uncertain).
 CONFIDENT_DETECTION = 0.99
-#: Relative margin added on each side of the face box before cropping. The study used 10%;
-#: 5% frames MTCNN's box most like FER2013's crops, chosen on the validation split by the
-#: rule in reports/pipeline_gap_rule.txt (scripts/benchmark_pipeline_gap.py).
+#: Relative margin added on each side of the face box before cropping: the margin that frames
+#: MTCNN's box most like FER2013's crops, chosen on the validation split by the rule in
+#: reports/pipeline_gap_rule.txt (the photo-pipeline benchmark; docs/model_card.md).
 DEFAULT_MARGIN = 0.05
 #: MTCNN's own first- and second-stage thresholds; lowered only when the final one is lower.
 MTCNN_PNET_THRESHOLD = 0.6

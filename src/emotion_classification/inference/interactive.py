@@ -8,7 +8,7 @@ moving the uncertain threshold, test-time augmentation or alignment re-classifie
 without searching the photo again.
 
 :func:`build_controls` lays out the ipywidgets (photo dropdown, path box, file upload,
-sliders and toggles) and wires their callbacks; :func:`exercise_controls` moves every one
+sliders and toggles) and wires their callbacks; the tests move every one
 of them once, so a headless run of the notebook (papermill, the tests) executes each
 callback.
 """
@@ -287,35 +287,3 @@ def build_controls(explorer: PhotoExplorer, choices: dict[str, Path],
                    controls.align):
         widget.observe(controls.redraw, names="value")
     return controls
-
-
-def exercise_controls(controls: Controls, photo: Path) -> list[dict]:
-    """Move every control once, as a user would, so a headless run calls each callback:
-    type ``photo``'s path, upload its bytes, pick the first dropdown entry, then move both
-    sliders and both toggles. Returns what each step showed and the MTCNN searches so far."""
-    import mimetypes
-    from datetime import datetime, timezone
-
-    content = photo.read_bytes()
-    upload = {"name": photo.name, "type": mimetypes.guess_type(photo.name)[0] or "",
-              "size": len(content), "content": memoryview(content),
-              "last_modified": datetime.now(timezone.utc)}
-    detector, uncertain = controls.detector_threshold, controls.uncertain_threshold
-    lower = round(detector.value - 0.1, 2)
-    higher = round(uncertain.value + 0.2, 2)
-    steps = [("path box", controls.path, str(photo)),
-             ("upload", controls.upload, (upload,)),
-             ("dropdown", controls.photo, controls.photo.options[0][1]),
-             ("detector threshold", detector, lower if lower >= detector.min else detector.max),
-             ("uncertain threshold", uncertain,
-              higher if higher <= uncertain.max else round(uncertain.value - 0.2, 2)),
-             ("flip TTA", controls.tta, not controls.tta.value),
-             ("align eyes", controls.align, not controls.align.value)]
-    log = []
-    for what, widget, value in steps:
-        widget.value = value
-        records = controls.analysis.records
-        log.append({"changed": what, "photo": controls.explorer.name, "faces": len(records),
-                    "uncertain": sum(record["uncertain"] for record in records),
-                    "mtcnn_searches": controls.explorer.detector_runs})
-    return log

@@ -109,7 +109,8 @@ class EmotionRecognizer:
         tta: test-time augmentation, ``"none"``, ``"flip"`` (each face and its mirror
             image, twice the model work) or ``"ten_crop"`` (ten times); True is flip.
         align: rotate each face so the eyes are level before classifying.
-        margin: relative margin around the face box, as the original study's 10%.
+        margin: relative margin added on each side of the face box before cropping
+            (:data:`~emotion_classification.inference.detection.DEFAULT_MARGIN`).
         confident_detection: detector confidence below which a face is marked uncertain.
         batch_size: faces per classifier call (memory only: results do not depend on it).
         model: a model file or alias, as ``model_path``; or an already built Keras model

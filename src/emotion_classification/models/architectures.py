@@ -73,17 +73,14 @@ def emotion_cnn(widths: tuple[int, ...] = DEFAULT_WIDTHS,
 
     ``block_dropout`` (off by default) puts dropout between blocks, i.e. before the next
     batch norm: in a first run that made the batch-norm statistics seen in training differ
-    from those used at inference (the 'variance shift'), costing about 10 points of
-    validation accuracy mid-training, so regularisation comes from augmentation, weight
-    decay, label smoothing and the head's dropout instead.
+    from those used at inference (the 'variance shift'), so regularisation comes from
+    augmentation, weight decay, label smoothing and the head's dropout instead.
 
     ``crop_px`` (4 by default) drops that many pixels from every edge of the face before the
     first convolution, in training and inference alike, so the input stays 48x48. Behind the
     random-shift augmentation this is the random-crop training common on FER2013, and it
-    cuts the cost per image roughly in proportion to the area kept: the 40x40 centre trains
-    about 1.4x faster per image on the 2-core CPU (``reports/benchmarks/training.json``), and
-    in GPU runs of 50 epochs it scored the same as the whole face within the spread between
-    seeds (``reports/sweep.json``).
+    cuts the cost per image roughly in proportion to the area kept (docs/speed.md and
+    docs/experiments.md give the measured speed and accuracy).
     ``crop_px=0`` gives the uncropped network.
     """
     inputs = keras.Input((IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), name="pixels")

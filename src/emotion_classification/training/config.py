@@ -244,8 +244,3 @@ def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argpar
     if problem:
         parser.error(problem)
     return config, args
-
-
-def config_from_args(argv: list[str] | None = None) -> TrainConfig:
-    """Parse ``--field value`` flags for every :class:`TrainConfig` field."""
-    return parse_train_args(argv)[0]

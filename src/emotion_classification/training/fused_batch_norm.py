@@ -4,9 +4,8 @@ Keras 3 computes batch norm in training as separate TensorFlow ops (a float32 co
 activations, two reductions for the moments, the normalisation, a cast back to bfloat16, and
 the same again backwards). The fused kernel (oneDNN's on x86) does the same computation in
 one pass with bfloat16 in and out and float32 statistics, which makes the training step of
-the default model markedly faster on a CPU (``reports/benchmarks/training.json``). Keras 2's
-``BatchNormalization`` used a fused kernel by default for 4D (convolution) inputs; here
-dense-layer batch norms (2D) go through it too, reshaped to 4D.
+the default model markedly faster on a CPU (docs/speed.md). Dense-layer batch norms (2D)
+go through it too, reshaped to 4D.
 
 Only the instances' training-mode ``call`` is replaced: the layers stay plain Keras
 ``BatchNormalization`` with the same weights and config, so a saved model loads anywhere

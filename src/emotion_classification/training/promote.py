@@ -36,7 +36,6 @@ SHIPPED_STEM = "emotion_cnn"
 ROLES = {"accurate": {"stem": SHIPPED_STEM, "report": "evaluation.json", "figures": "figures"},
          "fast": {"stem": f"{SHIPPED_STEM}_fast", "report": "evaluation_fast.json",
                   "figures": "figures/fast"}}
-TABLES_SCRIPT = "scripts/render_tables.py"
 
 
 class PromoteError(ValueError):
@@ -133,8 +132,14 @@ def place(staged: dict[str, Path], models_dir: Path, reports_dir: Path) -> list[
 
 
 def render_tables(script: Path | None) -> str:
-    """Run the README table renderer (``--write``); a note when it cannot run."""
-    if script is None or not script.is_file():
+    """Re-render the README and docs tables (:mod:`~emotion_classification.evaluation.tables`),
+    or run ``script --write`` instead (tests); a note when it cannot run."""
+    if script is None:
+        from emotion_classification.evaluation.tables import main as write_tables
+
+        return ("README tables re-rendered" if write_tables(["--write"]) == 0
+                else "warning: the README tables could not be re-rendered")
+    if not script.is_file():
         return f"note: {script} not found; README tables not re-rendered"
     done = subprocess.run([sys.executable, str(script), "--write"], cwd=project_root(),
                           capture_output=True, text=True)
@@ -147,7 +152,7 @@ def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "mode
             reports_dir: str | os.PathLike = "reports", notebooks: bool = False,
             data_dir: str | None = None, small_per_class: int = 0,
             allow_small_data: bool = False,
-            tables_script: str | os.PathLike | None = TABLES_SCRIPT,
+            tables_script: str | os.PathLike | None = None,
             role: str = "accurate") -> dict:
     """Make the finished run in ``run_dir`` the shipped model; return old and new summaries.
 

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_data import write_dataset
+from made_files import write_dataset
 
 from emotion_classification.cli import evaluate as evaluate_cli
 from emotion_classification.data.fer2013 import load_fer2013, split_test

@@ -9,7 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from test_export import fake_fer2013
+from made_files import fake_fer2013
 
 from emotion_classification.cli import predict
 from emotion_classification.cli.export import main

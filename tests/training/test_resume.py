@@ -152,7 +152,7 @@ def test_killed_and_resumed_training_ends_as_the_uninterrupted_run(warm_cache, t
 
 def test_a_finished_run_asked_again_says_so_and_restart_trains_it_anew(tmp_path, capsys,
                                                                        monkeypatch):
-    from test_data import write_dataset
+    from made_files import write_dataset
 
     from emotion_classification.cli.train import main
 

@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from test_data import write_dataset
+from made_files import write_dataset
 
 from emotion_classification.models.architectures import resnet18
 from emotion_classification.training import loop as train_module
 from emotion_classification.training.checkpoint import TrainingHooks
-from emotion_classification.training.config import ConfigError, TrainConfig, config_from_args
+from emotion_classification.training.config import ConfigError, TrainConfig, parse_train_args
 from emotion_classification.training.loop import class_weights, train
 from emotion_classification.training.mixing import Mix, apply_mix, batch_mix, draw_mix, mixed_epoch
 from emotion_classification.training.run_records import reproduce_command
@@ -51,8 +51,8 @@ def test_resnet18_is_the_cifar_form_and_keeps_the_48x48_contract():
     probs = keras.ops.convert_to_numpy(tiny(np.full((2, 48, 48, 3), 128.0, np.float32)))
     assert probs.shape == (2, 7)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    config = config_from_args(["--model", "resnet18", "--widths", "16,16,32,32",
-                               "--channels", "3"])
+    config = parse_train_args(["--model", "resnet18", "--widths", "16,16,32,32",
+                               "--channels", "3"])[0]
     built = train_module.build_model_from_config(config)  # crop 4: fewer pixels, same weights
     assert built.name == "resnet18" and built.input_shape == (None, 48, 48, 3)
     assert built.get_layer("crop").output.shape[1:3] == (40, 40)
@@ -170,7 +170,7 @@ def test_a_300_epoch_sgd_nesterov_cosine_recipe_is_valid():
             "--weight-decay", "0.005", "--epochs", "300", "--warmup-epochs", "5",
             "--swa-start-epoch", "226", "--early-stopping-patience", "300",
             "--mixing", "mixup", "--mixing-alpha", "0.2"]
-    config = config_from_args(args)
+    config = parse_train_args(args)[0]
     steps_per_epoch = 225  # 28,709 x 0.9 training faces in batches of 128
     optimizer = make_optimizer(config, steps_per_epoch)
     assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov
@@ -185,7 +185,7 @@ def test_a_300_epoch_sgd_nesterov_cosine_recipe_is_valid():
     assert rate(total // 2) < rate(warmup) and rate(total) == pytest.approx(0.0, abs=1e-9)
     later = [rate(s) for s in range(warmup, total + 1, steps_per_epoch)]
     assert all(a >= b for a, b in zip(later, later[1:], strict=False))
-    parsed = config_from_args(shlex.split(reproduce_command(config))[4:])
+    parsed = parse_train_args(shlex.split(reproduce_command(config))[4:])
     assert parsed.to_dict() | {"name": None} == config.to_dict() | {"name": None}
 
 
@@ -194,7 +194,7 @@ def test_impossible_recipes_are_one_line_usage_errors(capsys):
                            (["--mixing-probability", "1.5"], "--mixing-probability must be"),
                            (["--mixing-alpha", "0"], "--mixing-alpha must be above 0")):
         with pytest.raises(SystemExit):
-            config_from_args(flags)
+            parse_train_args(flags)[0]
         assert message in capsys.readouterr().err.strip().splitlines()[-1]
     with pytest.raises(ConfigError, match="--swa-start-epoch"):
         train(TrainConfig(epochs=2, swa_start_epoch=3))

@@ -10,13 +10,13 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from test_data import write_dataset
+from made_files import write_dataset
 
 from emotion_classification.data import fer2013 as data
 from emotion_classification.labels import CLASS_NAMES
 from emotion_classification.models.architectures import emotion_cnn, seed_cnn
 from emotion_classification.models.defaults import DEFAULT_WIDTHS, WIDE_WIDTHS
-from emotion_classification.training.config import TrainConfig, build_parser, config_from_args
+from emotion_classification.training.config import TrainConfig, build_parser, parse_train_args
 from emotion_classification.training.loop import class_weights, train
 from emotion_classification.training.run_records import reproduce_command
 
@@ -90,7 +90,7 @@ def test_training_writes_model_record_history_and_curves(tiny_run, tmp_path):
 def test_reproduce_command_parses_back_to_the_same_config(tiny_run):
     _, config = tiny_run
     args = shlex.split(reproduce_command(config))[4:]
-    parsed = config_from_args(args)
+    parsed = parse_train_args(args)[0]
     where = {"verbose": 0, "data_dir": None, "runs_dir": "runs", "name": None}
     assert parsed.to_dict() | where == config.to_dict() | where
 
@@ -129,14 +129,14 @@ def test_cropping_inside_the_model_keeps_the_48x48_contract():
     edited[:, :4] = 0  # a change confined to the cropped border does not reach the output
     np.testing.assert_allclose(cropped.predict(faces, verbose=0),
                                cropped.predict(edited, verbose=0), atol=1e-6)
-    assert config_from_args(["--crop-px", "2"]).crop_px == 2
+    assert parse_train_args(["--crop-px", "2"])[0].crop_px == 2
     assert TrainConfig().crop_px == 4  # the default recipe trains on the 40x40 centre
 
 
 def test_optimizer_choice_builds_the_named_keras_optimizer():
     from emotion_classification.training.schedules import make_optimizer
 
-    sgd = make_optimizer(config_from_args(["--optimizer", "sgd", "--learning-rate", "0.05"]), 10)
+    sgd = make_optimizer(parse_train_args(["--optimizer", "sgd", "--learning-rate", "0.05"])[0], 10)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.9
     assert isinstance(make_optimizer(TrainConfig(), 10), keras.optimizers.AdamW)
     with pytest.raises(ValueError, match="unknown optimizer"):
@@ -290,10 +290,10 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
     np.testing.assert_allclose(targets, 0.4 * hard + 0.6 * softened, atol=1e-5)
     np.testing.assert_array_equal(training_targets(config, train_split), hard)
     command = reproduce_command(student)
-    parsed = config_from_args(shlex.split(command)[4:])
+    parsed = parse_train_args(shlex.split(command)[4:])[0]
     assert "--teacher" in command and parsed.teacher == str(teacher_path)
     assert (parsed.distill_weight, parsed.distill_temperature) == (0.6, 3.0)
-    assert config_from_args(["--teacher", "none"]).teacher is None
+    assert parse_train_args(["--teacher", "none"])[0].teacher is None
 
 
 def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_path):
@@ -391,15 +391,15 @@ def test_train_help_describes_every_flag_with_its_choices_and_default(capsys):
         assert set(flags[name].choices) == choices, name
     assert "--no-jit-compile" in flags and "--no-fused-batch-norm" in flags
     assert "(default: 32,64,160,320)" in flags["--widths"].help
-    assert config_from_args(["--no-fused-batch-norm"]).fused_batch_norm is False
-    assert config_from_args(["--widths", "8,8,16,16"]).widths == (8, 8, 16, 16)
+    assert parse_train_args(["--no-fused-batch-norm"])[0].fused_batch_norm is False
+    assert parse_train_args(["--widths", "8,8,16,16"])[0].widths == (8, 8, 16, 16)
     with pytest.raises(SystemExit):
-        config_from_args(["--optimizer", "rmsprop"])
+        parse_train_args(["--optimizer", "rmsprop"])[0]
     assert "invalid choice: 'rmsprop'" in capsys.readouterr().err
 
 
 def test_old_output_flags_are_accepted_ignored_and_noted(capsys):
-    config = config_from_args(["--model-path", "models/emotion_cnn.keras", "--epochs", "3"])
+    config = parse_train_args(["--model-path", "models/emotion_cnn.keras", "--epochs", "3"])[0]
     assert config.epochs == 3
     assert "note: --model-path is ignored" in capsys.readouterr().err
 
@@ -461,21 +461,19 @@ def recorded_commands() -> list[str]:
 def test_every_recorded_train_command_still_parses():
     import shlex
 
-    from emotion_classification.training.config import config_from_args
 
     commands = recorded_commands()
     assert commands
     for command in commands:
         words = shlex.split(command.split("emotion_classification train", 1)[1].split(";")[0])
-        config_from_args([w for w in words if not w.startswith("`")])
+        parse_train_args([w for w in words if not w.startswith("`")])[0]
 
 
 def test_old_boolean_values_become_the_flag_forms():
-    from emotion_classification.training.config import config_from_args
 
-    assert config_from_args(["--fused-batch-norm", "false"]).fused_batch_norm is False
-    assert config_from_args(["--jit-compile", "true"]).jit_compile is True
-    assert config_from_args(["--no-fused-batch-norm"]).fused_batch_norm is False
+    assert parse_train_args(["--fused-batch-norm", "false"])[0].fused_batch_norm is False
+    assert parse_train_args(["--jit-compile", "true"])[0].jit_compile is True
+    assert parse_train_args(["--no-fused-batch-norm"])[0].fused_batch_norm is False
 
 
 def test_a_run_started_before_newer_fields_existed_still_resumes(tmp_path):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
+from made_files import fake_fer2013
 
 from emotion_classification.cli.export import main
 from emotion_classification.inference.recognizer import EmotionRecognizer
@@ -101,17 +101,6 @@ def test_cli_bad_model_prints_an_error_not_a_traceback(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "missing.keras" in err and "Traceback" not in err
-
-
-def fake_fer2013(root, per_class: int = 2) -> None:
-    """A FER2013 folder layout with a few random faces per class."""
-    rng = np.random.default_rng(1)
-    for split in ("train", "test"):
-        for name in CLASS_NAMES:
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (48, 48), np.uint8))
 
 
 def test_cli_check_writes_report(tiny_model_path, tmp_path, monkeypatch, capsys):

@@ -1,7 +1,7 @@
-"""Tables of the usage benchmarks (video, photo pipeline, streaming), for render_tables.
+"""Tables of the usage benchmarks (video, photo pipeline, streaming), for :mod:`.tables`.
 
 Each entry is ``name: (rows(load, bench), columns)``, the same shape as ``TABLE_SPECS`` in
-``render_tables.py``; a column is ``header: spec`` (``dotted.path:format`` or a function).
+:mod:`.tables`; a column is ``header: spec`` (``dotted.path:format`` or a function).
 """
 
 from __future__ import annotations

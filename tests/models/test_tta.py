@@ -9,7 +9,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from test_data import write_dataset
+from made_files import write_dataset
 
 from emotion_classification.cli import evaluate as evaluate_cli
 from emotion_classification.evaluation import evaluate as ev

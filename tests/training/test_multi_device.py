@@ -249,7 +249,7 @@ print(json.dumps(seen))
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or backend() != "jax",
                     reason="the JAX path: needs jax, which requirements.txt does not install, "
                            "and KERAS_BACKEND=jax (pip install jax==0.10.2, then "
-                           "KERAS_BACKEND=jax pytest tests/test_multi_device.py)")
+                           "KERAS_BACKEND=jax pytest tests/training/test_multi_device.py)")
 def test_two_jax_devices_under_data_parallel_train_like_one(few_faces, tmp_path):
     # Augmentation and dropout as configured: JAX draws them for the global batch, as one
     # device does. The children inherit KERAS_BACKEND=jax.

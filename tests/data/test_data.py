@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from made_files import IMAGES_PER_CLASS, SIDE_PX, face, write_dataset
 
 from emotion_classification.data import fer2013 as data
 from emotion_classification.data.fer2013 import (
@@ -23,9 +24,6 @@ from emotion_classification.data.fer2013 import (
 )
 from emotion_classification.labels import CLASS_NAMES
 
-IMAGES_PER_CLASS = {"train": 3, "test": 2}
-SIDE_PX = 48
-
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch) -> Path:
@@ -34,26 +32,6 @@ def private_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("EMOTION_CACHE_DIR", str(cache))
     monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
     return cache
-
-
-def face(value: int, shape: tuple[int, ...] = (SIDE_PX, SIDE_PX)) -> np.ndarray:
-    """A flat image with a bright square, distinct per value so files are distinguishable."""
-    image = np.full(shape, value, np.uint8)
-    image[10:20, 10:20] = 255 - value
-    return image
-
-
-def write_dataset(root: Path, images_per_class: dict[str, int] | None = None) -> Path:
-    """A tiny FER2013 in the Kaggle layout: a few real 48x48 grayscale JPEGs per class."""
-    for split, per_class in (images_per_class or IMAGES_PER_CLASS).items():
-        prefixes = ["Training"] if split == "train" else ["PublicTest", "PrivateTest"]
-        for label, name in enumerate(CLASS_NAMES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                prefix = prefixes[i % len(prefixes)]
-                cv2.imwrite(str(folder / f"{prefix}_{label}{i}.jpg"), face(20 * label + i))
-    return root
 
 
 @pytest.fixture

@@ -167,7 +167,7 @@ def test_without_fer2013_the_models_stored_calibration_is_used(tmp_path, outputs
                                                                tiny_model_path):
     """Made-up faces (no FER2013 anywhere): the report says where the calibration came
     from and names the classes the dataset lacks."""
-    from test_data import face
+    from made_files import face
 
     root = tmp_path / "made_up"
     for label, folder in enumerate(("Fearful", "happy", "Neutral")):

@@ -3,16 +3,18 @@ MTCNN runs once per (photo, detector threshold) however the other controls move.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from emotion_classification.inference.images import read_image, sample_photo
 from emotion_classification.inference.interactive import (
+    Controls,
     PhotoExplorer,
     Settings,
     build_controls,
-    exercise_controls,
     photo_choices,
 )
 
@@ -84,3 +86,35 @@ def test_photo_choices_end_with_the_sample_portrait(tmp_path):
     assert list(choices)[:2] == ["a.png", "b.jpg"] and len(choices) == 3
     assert list(choices.values())[-1] == sample_photo()
     assert np.asarray(Image.open(choices["b.jpg"])).shape[2] == 3
+
+
+def exercise_controls(controls: Controls, photo: Path) -> list[dict]:
+    """Move every control once, as a user would, so a headless run calls each callback:
+    type ``photo``'s path, upload its bytes, pick the first dropdown entry, then move both
+    sliders and both toggles. Returns what each step showed and the MTCNN searches so far."""
+    import mimetypes
+    from datetime import datetime, timezone
+
+    content = photo.read_bytes()
+    upload = {"name": photo.name, "type": mimetypes.guess_type(photo.name)[0] or "",
+              "size": len(content), "content": memoryview(content),
+              "last_modified": datetime.now(timezone.utc)}
+    detector, uncertain = controls.detector_threshold, controls.uncertain_threshold
+    lower = round(detector.value - 0.1, 2)
+    higher = round(uncertain.value + 0.2, 2)
+    steps = [("path box", controls.path, str(photo)),
+             ("upload", controls.upload, (upload,)),
+             ("dropdown", controls.photo, controls.photo.options[0][1]),
+             ("detector threshold", detector, lower if lower >= detector.min else detector.max),
+             ("uncertain threshold", uncertain,
+              higher if higher <= uncertain.max else round(uncertain.value - 0.2, 2)),
+             ("flip TTA", controls.tta, not controls.tta.value),
+             ("align eyes", controls.align, not controls.align.value)]
+    log = []
+    for what, widget, value in steps:
+        widget.value = value
+        records = controls.analysis.records
+        log.append({"changed": what, "photo": controls.explorer.name, "faces": len(records),
+                    "uncertain": sum(record["uncertain"] for record in records),
+                    "mtcnn_searches": controls.explorer.detector_runs})
+    return log
