@@ -9,8 +9,8 @@
 # %% tags=["parameters"]
 MODEL_PATH = None  # None: the committed models/emotion_cnn.keras
 DATA_DIR = None  # FER2013 folder; None means $FER2013_DIR, else data/fer2013
-# None: reports/figures and reports/evaluation.json for the committed model; for any other
-# model <stem>.figures/ and <stem>.evaluation.json beside it (README figures stay untouched)
+# None: outputs/evaluation/<stem>/ for a model in models/; for any other model
+# <stem>.figures/ and <stem>.evaluation.json beside it (promote alone writes reports/)
 FIGURE_DIR = None  # relative paths start at the project root
 REPORT_PATH = None
 SMALL = False  # True: 20 images per class, no report, figures to a temporary folder
@@ -21,13 +21,14 @@ import pandas as pd
 from IPython.display import Image, display
 
 from emotion_classification.evaluation import evaluate
+from emotion_classification.utils.files import shown_path
 
 figure_dir, report_path = evaluate.notebook_outputs(MODEL_PATH, FIGURE_DIR, REPORT_PATH,
                                                     small=SMALL)
 report = evaluate.evaluate(MODEL_PATH, DATA_DIR, small_per_class=20 if SMALL else 0,
-                           figure_dir=figure_dir, report_path=report_path,
-                           update_model_json=not SMALL, seed=SEED)
-print(f"figures in {figure_dir}; report in {report_path}")
+                           figure_dir=figure_dir, report_path=report_path, seed=SEED)
+print(f"figures in {shown_path(figure_dir)}; report in "
+      f"{shown_path(report_path) if report_path else 'none (small-data mode)'}")
 evaluate.summary_table(report)
 
 # %% [markdown]

@@ -73,42 +73,77 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, monkeypatch, tiny_model
         assert (tmp_path / "figures" / f"{name}.png").is_file()
 
 
-def test_evaluating_another_model_writes_beside_it_not_over_the_readme_figures(
-        tmp_path, monkeypatch, tiny_model_path):
-    """``evaluate --model runs/x/model.keras`` keeps its report and figures in runs/x/, so
-    the committed reports/evaluation.json and reports/figures/ stay the shipped model's."""
+def committed_files() -> dict:
+    """The shipped model's record, the committed report and figures, with their bytes."""
+    root = project_root()
+    paths = [root / "reports" / "evaluation.json", *sorted((root / "reports").rglob("*.png")),
+             *sorted((root / "models").glob("*.json"))]
+    return {p: p.read_bytes() for p in paths if p.is_file()}
+
+
+def test_evaluate_writes_under_outputs_and_leaves_the_shipped_files_alone(
+        tmp_path, monkeypatch, capsys, committed_model_path):
+    """``evaluate`` as the README shows it: the shipped model's report and figures go to
+    outputs/evaluation/emotion_cnn/, the command says so, and neither reports/ nor the
+    model's record in models/ changes (only promote writes them)."""
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    outputs = tmp_path / "outputs" / "evaluation"
+    monkeypatch.setattr(ev, "EVALUATION_OUTPUT_DIR", str(outputs))
+    root = write_dataset(tmp_path / "fer2013", {"train": 10, "test": 4})
+    before = committed_files()
+    assert ev.default_outputs(None) == (outputs / "emotion_cnn" / "figures",
+                                        outputs / "emotion_cnn" / "evaluation.json")
+    assert ev.default_outputs("models/emotion_cnn.keras") == ev.default_outputs(None)
+    assert ev.is_shipped_model("fast") and ev.is_shipped_model(None)
+    assert evaluate_cli.main(["--data-dir", str(root), "--tta", "none"]) == 0
+    err = capsys.readouterr().err
+    report = outputs / "emotion_cnn" / "evaluation.json"
+    assert json.loads(report.read_text())["splits"]["test"]["n"] == 28
+    assert f"report: {report}" in err and f"figures: {outputs / 'emotion_cnn' / 'figures'}" in err
+    assert "model record" not in err
+    for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
+        assert (outputs / "emotion_cnn" / "figures" / f"{name}.png").is_file()
+    assert committed_files() == before
+
+
+def test_evaluating_another_model_writes_beside_it_and_updates_its_record(
+        tmp_path, monkeypatch, capsys, tiny_model_path):
+    """``evaluate --model runs/x/model.keras`` keeps its report and figures in runs/x/ and
+    stores the calibration in that model's record; a relative --model is taken from the
+    current folder, as in predict."""
     monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
     root = write_dataset(tmp_path / "fer2013", {"train": 10, "test": 4})
     model = tmp_path / "run" / "tiny.keras"
     model.parent.mkdir()
     model.write_bytes(tiny_model_path.read_bytes())
-    committed_figures, committed_report = ev.default_outputs(None)
-    assert committed_report == project_root() / "reports" / "evaluation.json"
-    assert committed_figures == project_root() / "reports" / "figures"
-    assert ev.default_outputs("models/emotion_cnn.keras") == ev.default_outputs(None)
-    before = {p: p.stat().st_mtime_ns for p in [committed_report, *committed_figures.glob("*")]
-              if p.exists()}
-    small = ["--model", str(model), "--data-dir", str(root), "--small-per-class", "2"]
+    model.with_suffix(".json").write_bytes(tiny_model_path.with_suffix(".json").read_bytes())
+    before = committed_files()
+    monkeypatch.chdir(tmp_path)
+    small = ["--model", "run/tiny.keras", "--data-dir", str(root), "--small-per-class", "2"]
     assert evaluate_cli.main(small) == 0
-    assert sorted(p.name for p in model.parent.iterdir()) == ["tiny.keras"]  # subset: no files
-    assert evaluate_cli.main(["--model", str(model), "--data-dir", str(root), "--no-update-model"]) == 0
+    assert sorted(p.name for p in model.parent.iterdir()) == ["tiny.json", "tiny.keras"]
+    assert "nothing written" in capsys.readouterr().err
+    assert evaluate_cli.main(["--model", "run/tiny.keras", "--data-dir", str(root)]) == 0
+    assert "model record updated: " in capsys.readouterr().err
     report = json.loads((tmp_path / "run" / "tiny.evaluation.json").read_text())
     assert report["model"] == str(model)
+    assert "calibration" in json.loads(model.with_suffix(".json").read_text())
     for name in ("confusion_matrix", "test_gallery", "confident_mistakes", "reliability"):
         assert (tmp_path / "run" / "tiny.figures" / f"{name}.png").is_file()
-    assert before == {p: p.stat().st_mtime_ns for p in before}
+    assert committed_files() == before
 
 
 def test_notebook_04_writes_where_evaluate_would_and_small_mode_spares_the_readme(
         tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    committed_figures, committed_report = ev.default_outputs(None)
-    assert ev.notebook_outputs(None) == (committed_figures, committed_report)
+    default_figures, default_report = ev.default_outputs(None)
+    assert ev.notebook_outputs(None) == (default_figures, default_report)
+    assert default_report.is_relative_to(project_root() / "outputs")
     other = tmp_path / "run" / "m.keras"
     assert ev.notebook_outputs(str(other)) == (tmp_path / "run" / "m.figures",
                                                tmp_path / "run" / "m.evaluation.json")
     figures, report = ev.notebook_outputs(None, small=True)
-    assert report is None and figures.is_dir() and figures != committed_figures
+    assert report is None and figures.is_dir() and figures != default_figures
     given = ev.notebook_outputs(str(other), str(tmp_path / "f"), str(tmp_path / "r.json"))
     assert given == (tmp_path / "f", tmp_path / "r.json")
 

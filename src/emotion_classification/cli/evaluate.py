@@ -18,13 +18,16 @@ from emotion_classification.evaluation.cross_dataset import (
 )
 from emotion_classification.evaluation.evaluate import (
     BESIDE_MODEL,
-    COMMITTED_FIGURE_DIR,
-    COMMITTED_REPORT,
+    EVALUATION_OUTPUT_DIR,
+    FIGURE_FOLDER_NAME,
+    REPORT_NAME,
     TTA_MEASURED,
     evaluate,
     per_class_table,
     summary_table,
 )
+from emotion_classification.utils.console import cli_path
+from emotion_classification.utils.files import shown_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,20 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification evaluate",
         description="Measure a model on the FER2013 test folder (or any labelled class-folder "
-                    "dataset), with calibration fitted on the train folder's validation split.")
+                    "dataset), with calibration fitted on the train folder's validation split. "
+                    f"It writes under {EVALUATION_OUTPUT_DIR}/ (a run's model: beside it), "
+                    "never the committed reports/ or models/ files, which only promote "
+                    "updates. Relative paths are taken from the current folder.")
     parser.add_argument("--model", default=None,
-                        help="The .keras model to evaluate (default: models/emotion_cnn.keras).")
+                        help="The .keras model to evaluate, or its alias, accurate or fast "
+                             "(default: models/emotion_cnn.keras).")
     parser.add_argument("--data-dir", default=None,
                         help="The FER2013 folder (default: $FER2013_DIR, else data/fer2013).")
     add_dataset_flags(parser)
     parser.add_argument("--figure-dir", default=BESIDE_MODEL,
-                        help=f"Where the figures go (default: {COMMITTED_FIGURE_DIR} for the "
-                             "committed model, <stem>.figures/ beside any other, "
-                             f"{DATASET_OUTPUT_DIR}/<name>/figures/ with --data; none in "
-                             "small-data mode).")
+                        help=f"Where the figures go (default: {EVALUATION_OUTPUT_DIR}/<stem>/"
+                             f"{FIGURE_FOLDER_NAME}/ for a model in models/, <stem>.figures/ "
+                             f"beside any other, {DATASET_OUTPUT_DIR}/<name>/figures/ with "
+                             "--data; none in small-data mode).")
     parser.add_argument("--report", default=BESIDE_MODEL,
-                        help=f"Where the JSON report goes (default: {COMMITTED_REPORT} for the "
-                             "committed model, <stem>.evaluation.json beside any other, "
+                        help=f"Where the JSON report goes (default: {EVALUATION_OUTPUT_DIR}/"
+                             f"<stem>/{REPORT_NAME} for a model in models/, "
+                             "<stem>.evaluation.json beside any other, "
                              f"{DATASET_OUTPUT_DIR}/<name>/evaluation.json with --data; none "
                              "in small-data mode).")
     parser.add_argument("--small-per-class", type=int, default=0,
@@ -56,10 +64,35 @@ def build_parser() -> argparse.ArgumentParser:
                              "validation and test: flip (each face and its mirror), ten_crop "
                              "(flip, and the four corner and centre 40x40 windows with their "
                              "mirrors) or none (default: flip).")
-    parser.add_argument("--update-model", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--update-model", action=argparse.BooleanOptionalAction, default=None,
                         help="Store the calibration and test metrics in the model's JSON "
-                             "(default: --update-model; never for --data or small-data mode).")
+                             "record (default: --update-model for a model outside models/, "
+                             "such as a run's; --no-update-model for the shipped models in "
+                             "models/, which only promote updates; never for --data or "
+                             "small-data mode).")
     return parser
+
+
+def typed_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """The model and output flags taken from the current directory, as the data flags
+    already are (the defaults kept)."""
+    from emotion_classification.cli.paths import model_argument
+
+    chosen = {"model": model_argument(args.model)}
+    for name in ("figure_dir", "report"):
+        value = getattr(args, name)
+        chosen[name] = value if value == BESIDE_MODEL else cli_path(value)
+    return argparse.Namespace(**{**vars(args), **chosen})
+
+
+def print_written(report: dict) -> None:
+    """Where the report, figures and model record went, one line each (on stderr)."""
+    for key, label in (("report_path", "report"), ("figure_dir", "figures"),
+                       ("model_record", "model record updated")):
+        if key in report:
+            print(f"{label}: {shown_path(report[key])}", file=sys.stderr)
+    if not any(key in report for key in ("report_path", "figure_dir")):
+        print("nothing written (small-data mode writes its numbers nowhere)", file=sys.stderr)
 
 
 def print_report(report: dict) -> None:
@@ -80,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.data is not None:
-        return run_dataset(args, BESIDE_MODEL)
+        return run_dataset(typed_paths(args), BESIDE_MODEL)
     check_dataset_flags(parser, args)
+    args = typed_paths(args)
     try:
         report = evaluate(args.model, args.data_dir, small_per_class=args.small_per_class,
                           figure_dir=args.figure_dir, report_path=args.report,
@@ -90,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print_report(report)
+    print_written(report)
     return 0
 
 

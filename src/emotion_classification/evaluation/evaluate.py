@@ -4,8 +4,10 @@
 fits temperature scaling and the 'uncertain' threshold on the validation split carved from
 the train folder (never on test), then measures on the full test folder and on its
 PublicTest and PrivateTest halves, with and without flip test-time augmentation. It writes
-a JSON report, the figures, and stores calibration and test metrics in the model's JSON.
-``--data DIR`` evaluates another labelled dataset instead (see :mod:`.dataset_eval`).
+a JSON report and the figures under ``outputs/evaluation/`` (beside the model for a model
+outside ``models/``) and stores calibration and test metrics in the JSON record of a model
+outside ``models/``: the shipped files change only through ``promote``.
+``--data DIR`` evaluates another labelled dataset instead (see :mod:`.cross_dataset`).
 """
 
 from __future__ import annotations
@@ -88,32 +90,60 @@ def absent_classes(labels: np.ndarray) -> list[str]:
     return [name for name, count in zip(CLASS_NAMES, counts, strict=True) if count == 0]
 
 
+#: Where promote puts the shipped model's report and figures (the README shows them).
 COMMITTED_REPORT = "reports/evaluation.json"
 COMMITTED_FIGURE_DIR = "reports/figures"
+#: Where ``evaluate`` writes a shipped model's report and figures: ``<this>/<stem>/``.
+EVALUATION_OUTPUT_DIR = "outputs/evaluation"
+REPORT_NAME = "evaluation.json"
+FIGURE_FOLDER_NAME = "figures"
+#: ``figure_dir``/``report_path`` value meaning "where :func:`default_outputs` says".
+BESIDE_MODEL = "beside the model"
 
 
-def default_outputs(model_path: str | None) -> tuple[Path, Path]:
-    """Where ``evaluate`` writes its figures and report unless told: ``reports/`` for the
-    committed model (the README shows them), beside any other model (``<stem>.figures/`` and
-    ``<stem>.evaluation.json`` in its folder), so evaluating a new run does not overwrite the
-    committed figures, nor two models in one folder each other's."""
+def model_file(model_path: str | Path | None) -> Path:
+    """The file a model argument names: none means the default, an alias its file, a
+    relative path is taken from the project root (whether it exists is not checked)."""
+    from emotion_classification.labels import DEFAULT_MODEL_PATH, MODEL_ALIASES
+    from emotion_classification.utils.files import project_path
+
+    name = model_path or DEFAULT_MODEL_PATH
+    return project_path(MODEL_ALIASES.get(name, name) if isinstance(name, str) else name)
+
+
+def is_shipped_model(model_path: str | Path | None) -> bool:
+    """True for a model in the project's ``models/`` folder (the default or an alias's
+    file): only ``promote`` writes there, so nothing else updates its record."""
     from emotion_classification.labels import DEFAULT_MODEL_PATH
     from emotion_classification.utils.files import project_path
 
-    model = project_path(model_path or DEFAULT_MODEL_PATH)
-    if model.resolve() == project_path(DEFAULT_MODEL_PATH).resolve():
-        return project_path(COMMITTED_FIGURE_DIR), project_path(COMMITTED_REPORT)
+    shipped_dir = project_path(DEFAULT_MODEL_PATH).parent.resolve()
+    return model_file(model_path).resolve().parent == shipped_dir
+
+
+def default_outputs(model_path: str | Path | None) -> tuple[Path, Path]:
+    """Where ``evaluate`` writes its figures and report unless told.
+
+    A shipped model (in ``models/``) is evaluated into ``outputs/evaluation/<stem>/``, so
+    the committed ``reports/`` stays as ``promote`` wrote it; any other model's report and
+    figures go beside it (``<stem>.evaluation.json`` and ``<stem>.figures/``, a run's in its
+    run folder), so two models never overwrite each other's."""
+    from emotion_classification.utils.files import project_path
+
+    model = model_file(model_path)
+    if is_shipped_model(model_path):
+        folder = project_path(EVALUATION_OUTPUT_DIR) / model.stem
+        return folder / FIGURE_FOLDER_NAME, folder / REPORT_NAME
     return model.with_suffix(".figures"), model.with_suffix(".evaluation.json")
 
 
-BESIDE_MODEL = "beside the model"
 def notebook_outputs(model_path: str | None, figure_dir: str | None = None,
                      report_path: str | None = None,
                      small: bool = False) -> tuple[Path, Path | None]:
     """Where notebook 04 writes its figures and report: the paths it is given, else
-    :func:`default_outputs` (``reports/`` only for the committed model). In small-data mode
-    the report is not written and the figures, which the notebook shows, go to a temporary
-    folder unless ``figure_dir`` is given: a subset never replaces the README's figures."""
+    :func:`default_outputs` (never ``reports/``). In small-data mode the report is not
+    written and the figures, which the notebook shows, go to a temporary folder unless
+    ``figure_dir`` is given."""
     import tempfile
 
     from emotion_classification.utils.files import project_path
@@ -138,7 +168,8 @@ TTA_REPORT_KEYS = {"flip": "tta", "ten_crop": "tta_ten_crop"}
 def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
              small_per_class: int = 0, figure_dir: str | Path | None = BESIDE_MODEL,
              report_path: str | Path | None = BESIDE_MODEL,
-             update_model_json: bool = True, seed: int = 0, tta: str = "flip") -> dict:
+             update_model_json: bool | None = None, seed: int = 0,
+             tta: str = "flip") -> dict:
     """Evaluate a model end to end; return the report (also written to ``report_path``).
 
     ``tta`` names the test-time augmentation measured beside the plain predictions (see
@@ -147,7 +178,12 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
 
     ``figure_dir`` and ``report_path`` left at ``BESIDE_MODEL`` follow ``default_outputs``,
     except in small-data mode, whose subset numbers are written nowhere unless a path is
-    given; ``None`` writes nothing.
+    given; ``None`` writes nothing. ``update_model_json`` stores the calibration and test
+    metrics in the model's JSON record; ``None`` means yes, except for a shipped model in
+    ``models/`` (see :func:`is_shipped_model`), which only ``promote`` updates.
+
+    The returned report also says where it went: ``report_path``, ``figure_dir`` and
+    ``model_record`` (absolute paths, present only for what was written).
     """
     from emotion_classification.models.runtimes import load_model_and_record, predict_probs
     from emotion_classification.utils.files import project_path, write_json
@@ -193,13 +229,18 @@ def evaluate(model_path: str | None = None, data_dir: str | None = None, *,
         default_figure_dir, default_report = default_outputs(model_path)
     figure_dir = default_figure_dir if figure_dir == BESIDE_MODEL else figure_dir
     report_path = default_report if report_path == BESIDE_MODEL else report_path
+    if update_model_json is None:
+        update_model_json = not is_shipped_model(model_path)
+    written = {}
     if figure_dir is not None:
-        write_figures(project_path(figure_dir), test, probs[False], calibrated, seed)
+        written["figure_dir"] = project_path(figure_dir)
+        write_figures(written["figure_dir"], test, probs[False], calibrated, seed)
     if report_path is not None:
-        write_json(project_path(report_path), report)
+        written["report_path"] = project_path(report_path)
+        write_json(written["report_path"], report)
     if update_model_json and not small_per_class:
-        store_in_model_record(model_path, record, report)
-    return report
+        written["model_record"] = store_in_model_record(model_path, record, report)
+    return {**report, **{key: str(path) for key, path in written.items()}}
 
 
 def write_figures(figure_dir: Path, test: Split, probs: np.ndarray, calibrated: np.ndarray,
@@ -217,13 +258,13 @@ def write_figures(figure_dir: Path, test: Split, probs: np.ndarray, calibrated: 
                            figure_dir / "reliability.png")
 
 
-def store_in_model_record(model_path: str | None, record: dict, report: dict) -> None:
-    """Put calibration and test metrics into the model's JSON (atomically); ``model_path``
-    is resolved as :func:`~emotion_classification.models.architectures.load_model_and_record` does."""
-    from emotion_classification.labels import DEFAULT_MODEL_PATH
-    from emotion_classification.utils.files import project_path, write_json
+def store_in_model_record(model_path: str | Path | None, record: dict, report: dict) -> Path:
+    """Put calibration and test metrics into the model's JSON (atomically) and return its
+    path; ``model_path`` is resolved as
+    :func:`~emotion_classification.models.runtimes.load_model_and_record` does."""
+    from emotion_classification.utils.files import write_json
 
-    path = project_path(model_path or DEFAULT_MODEL_PATH)
+    path = model_file(model_path)
     record = dict(record)
     record["calibration"] = {k: report["calibration"][k] for k in (
         "temperature", "uncertain_threshold", "target_confident_accuracy", "fitted_on",
@@ -241,6 +282,7 @@ def store_in_model_record(model_path: str | None, record: dict, report: dict) ->
                             "accuracy": report["validation"]["accuracy"],
                             "macro_f1": report["validation"]["macro_f1"]}
     write_json(path.with_suffix(".json"), record)
+    return path.with_suffix(".json")
 
 
 def summary_table(report: dict) -> pd.DataFrame:

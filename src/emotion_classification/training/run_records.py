@@ -30,7 +30,7 @@ from emotion_classification.training.config import (
 from emotion_classification.utils.files import (
     atomic_output,
     project_path,
-    project_root,
+    shown_path,
     write_json,
     write_text,
 )
@@ -56,14 +56,6 @@ def default_run_name() -> str:
 def run_dir_for(config: TrainConfig) -> Path:
     """``runs_dir/name`` (relative paths from the project root)."""
     return project_path(config.runs_dir) / config.name
-
-
-def shown_path(path: Path) -> str:
-    """``path`` relative to the project root when inside it, else absolute."""
-    try:
-        return str(Path(path).resolve().relative_to(project_root().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def history_path(model_path: Path) -> Path:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+#: The temporary names :func:`atomic_output` writes: ``.tmp-<pid>-<name>``.
+TEMP_FILE = re.compile(r"^\.tmp-(\d+)-")
 
 
 def project_root() -> Path:
@@ -35,6 +39,15 @@ def project_path(path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the project root when inside it, else absolute: how results and
+    notebooks name files, so no machine's own folders end up in what is committed."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(path)
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary name beside ``path`` (same suffix); rename it onto ``path`` once
@@ -47,6 +60,14 @@ def atomic_output(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def temp_target(path: str | os.PathLike) -> Path:
+    """The file a temporary name of :func:`atomic_output` stands for (other paths as they
+    are): what an error line names, never the hidden temporary file."""
+    path = Path(path)
+    match = TEMP_FILE.match(path.name)
+    return path.with_name(path.name[match.end():]) if match else path
 
 
 def write_text(path: Path, text: str) -> None:
