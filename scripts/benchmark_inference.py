@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     seed, seed_faces = time_runs(lambda: seed_pipeline(recognizer, image_path), args.repeats)
     throughput = classifier_throughput(recognizer, args.repeats)
     report = {
-        "image": str(image_path), "model": recognizer.model_path, "repeats": args.repeats,
+        "image": image_path.name, "model": recognizer.model_path, "repeats": args.repeats,
         "faces": faces, "faces_seed_pipeline": seed_faces,
         "this_pipeline_s": {"median": statistics.median(ours), "all": ours},
         "seed_pipeline_s": {"median": statistics.median(seed), "all": seed},

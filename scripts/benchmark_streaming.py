@@ -106,7 +106,7 @@ def watch(process, count: int, command: list[str], out: Path, log: Path, start: 
     process.returncode = os.waitstatus_to_exitcode(status)
     wall_s, done = time.perf_counter() - start, journaled_images(out)
     return summarise(count, command, samples, wall_s, first_done_s, done, usage, stopped,
-                     log.read_text(errors="replace")[-500:])
+                     log.read_text(errors="replace").replace(f"{ROOT}{os.sep}", "")[-500:])
 
 
 def summarise(count, command, samples, wall_s, first_done_s, done, usage, stopped, err) -> dict:

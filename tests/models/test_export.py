@@ -117,3 +117,20 @@ def test_cli_check_writes_report(tiny_model_path, tmp_path, monkeypatch, capsys)
     assert payload["command"].startswith("python -m emotion_classification export --model ")
     assert set(payload["tflite"]) == {"float32", "int8"} and "onnx" not in payload
     assert "tflite_int8" in capsys.readouterr().out
+
+
+def test_cli_takes_relative_paths_from_the_current_folder(tiny_model_path, tmp_path,
+                                                          monkeypatch, capsys):
+    """``--model`` and ``--out`` typed as relative paths name files where the user stands,
+    as in predict and video; the default folder is outputs/export/, never models/."""
+    from emotion_classification.cli.export import parse_args
+    from emotion_classification.models.export import DEFAULT_OUT_DIR
+
+    (tmp_path / "mine.keras").write_bytes(tiny_model_path.read_bytes())
+    (tmp_path / "mine.json").write_bytes(tiny_model_path.with_suffix(".json").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--model", "mine.keras", "--out", "exported"]) == 0
+    assert sorted(p.name for p in (tmp_path / "exported").glob("*.tflite")) == [
+        "mine_float32.tflite", "mine_int8.tflite"]
+    assert "saved " in capsys.readouterr().err
+    assert DEFAULT_OUT_DIR == "outputs/export" and parse_args([]).out is None

@@ -19,10 +19,13 @@ COMMANDS = {
     "train": ("emotion_classification.cli.train", "train a model into runs/<name>/ (never models/)"),
     "promote": ("emotion_classification.cli.promote",
                 "make a finished run the shipped model and refresh what depends on it"),
-    "evaluate": ("emotion_classification.cli.evaluate", "test-folder metrics, calibration, figures"),
-    "export": ("emotion_classification.cli.export", "export to ONNX or TensorFlow Lite and check it"),
-    "eda": ("emotion_classification.cli.eda", "exploratory figures of FER2013"),
-    "notebooks": ("emotion_classification.cli.notebooks", "run the notebooks headless"),
+    "evaluate": ("emotion_classification.cli.evaluate",
+                 "test-folder metrics, calibration, figures into outputs/evaluation/"),
+    "export": ("emotion_classification.cli.export",
+               "export to ONNX or TensorFlow Lite into outputs/export/ and check it"),
+    "eda": ("emotion_classification.cli.eda", "exploratory figures of FER2013 into outputs/eda/"),
+    "notebooks": ("emotion_classification.cli.notebooks",
+                  "run the notebooks headless, executed copies into outputs/notebooks/"),
 }
 
 

@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification export",
         description="Export a .keras model to TensorFlow Lite (float32 and dynamic-range int8) "
-                    "and/or ONNX. Relative paths are relative to the project root.")
+                    f"and/or ONNX, into {DEFAULT_OUT_DIR}/ unless --out says otherwise (the "
+                    "shipped files in models/ are replaced only by promote). Relative paths "
+                    "are taken from the current folder.")
     parser.add_argument("--model", default=None,
                         help=f"the .keras model or its alias, accurate or fast (default: "
                              f"{DEFAULT_MODEL_PATH})")
@@ -37,14 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="what to write: tflite (<name>_float32.tflite and "
                              "<name>_int8.tflite), onnx (<name>.onnx) or all of them "
                              "(default: %(default)s)")
-    parser.add_argument("--out", default=DEFAULT_OUT_DIR,
+    parser.add_argument("--out", default=None,
                         help=f"folder for the exported files (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=False,
                         help="compare Keras and every exported file on the FER2013 test "
                              "folder (default: --no-check)")
     parser.add_argument("--data-dir", default=None, help="FER2013 folder (default: $FER2013_DIR "
                         "or data/fer2013)")
-    parser.add_argument("--report", default=DEFAULT_REPORT_PATH,
+    parser.add_argument("--report", default=None,
                         help=f"JSON written by --check (default: {DEFAULT_REPORT_PATH})")
     parser.add_argument("--batch-size", type=int, default=PREDICT_BATCH_SIZE,
                         help="images per prediction batch in --check, the same for every "
@@ -54,26 +56,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO lines
+    from emotion_classification.cli.paths import model_argument, output_path
     from emotion_classification.data.fer2013 import DatasetError, DatasetNotFoundError, load_fer2013
-    from emotion_classification.labels import DEFAULT_MODEL_PATH
-    from emotion_classification.models.files import (
-        ModelFileError,
-        is_model_alias,
-        resolve_model_path,
-    )
-    from emotion_classification.utils.files import project_path, write_json
+    from emotion_classification.models.files import ModelFileError, resolve_model_path
+    from emotion_classification.utils.files import shown_path, write_json
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    model = args.model if is_model_alias(args.model) else project_path(args.model or
-                                                                        DEFAULT_MODEL_PATH)
-    out_dir = project_path(args.out)
+    model = model_argument(args.model)
+    out_dir = output_path(args.out, DEFAULT_OUT_DIR)
     try:
         model_path = resolve_model_path(model)
         files = export_files(model_path, out_dir, args.export_format)
         for name, path in files.items():
-            print(f"saved {path} ({path.stat().st_size / BYTES_PER_MB:.2f} MB, {name})",
-                  file=sys.stderr)
+            print(f"saved {shown_path(path)} ({path.stat().st_size / BYTES_PER_MB:.2f} MB, "
+                  f"{name})", file=sys.stderr)
         if not args.check:
             return 0
         test = load_fer2013(args.data_dir, splits=("test",))["test"]
@@ -81,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, ExportError, DatasetError, DatasetNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report_path = project_path(args.report)
+    report_path = output_path(args.report, DEFAULT_REPORT_PATH)
     command = " ".join(["python -m emotion_classification export", *argv])
     write_json(report_path, check_report(model_path, files, table, len(test), args.batch_size,
                                          command))
     print(table.to_string())
-    print(f"saved {report_path}", file=sys.stderr)
+    print(f"saved {shown_path(report_path)}", file=sys.stderr)
     return 0
 
 

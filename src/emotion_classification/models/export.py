@@ -15,9 +15,12 @@ that keeps Keras' random augmentation layers would otherwise be traced in traini
 When the files go to another folder than the model, its JSON record (class names,
 calibration) is copied beside them, so ``EmotionRecognizer("<out>/<name>.onnx")`` finds it.
 
-``--check`` also measures, on the FER2013 test folder, the accuracy of each file, how often
-its top-1 class agrees with Keras, its size and its speed on this CPU, and writes
-``reports/benchmarks/export.json``. The test folder serves only this equivalence check.
+``export`` writes under ``outputs/export/`` unless told otherwise: the shipped files in
+``models/`` are replaced only by ``promote``. ``--check`` also measures, on the FER2013 test
+folder, the accuracy of each file, how often its top-1 class agrees with Keras, its size and
+its speed on this CPU, and writes ``outputs/export/export.json`` (the committed record,
+``reports/benchmarks/export.json``, only when named with ``--report``). The test folder
+serves only this equivalence check.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from emotion_classification.models.runtimes import (
 )
 from emotion_classification.utils.files import atomic_output
 
-DEFAULT_OUT_DIR = "models"
-DEFAULT_REPORT_PATH = "reports/benchmarks/export.json"
+DEFAULT_OUT_DIR = "outputs/export"
+DEFAULT_REPORT_PATH = f"{DEFAULT_OUT_DIR}/export.json"
 BYTES_PER_MB = 1024 * 1024
 VARIANTS = ("float32", "int8")
 FORMATS = ("tflite", "onnx", "all")
@@ -217,20 +220,21 @@ def check_report(model_path: Path, files: dict[str, Path], table: pd.DataFrame,
     """The JSON payload of ``--check``: the table plus what it was measured on."""
     import tensorflow as tf
 
+    from emotion_classification.utils.files import shown_path
     from emotion_classification.utils.hardware import hardware_description
 
-    report = {"model": str(model_path), "command": command,
+    report = {"model": shown_path(model_path), "command": command,
               "evaluated_on": f"FER2013 test folder ({n_images} images)",
               "batch_size": batch_size, "threads": os.cpu_count(),
               "hardware": hardware_description(), "tensorflow": tf.__version__}
-    tflite = {name.removeprefix("tflite_"): str(path) for name, path in files.items()
+    tflite = {name.removeprefix("tflite_"): shown_path(path) for name, path in files.items()
               if name.startswith("tflite_")}
     if tflite:
         report["tflite"] = tflite
     if "onnx" in files:
         import onnxruntime
 
-        report.update(onnx=str(files["onnx"]), onnxruntime=onnxruntime.__version__)
+        report.update(onnx=shown_path(files["onnx"]), onnxruntime=onnxruntime.__version__)
     report["note"] = ("faces_per_s: one pass on this CPU, shared with other work; compare "
                       "rows, not machines")
     report["results"] = table.reset_index().to_dict(orient="records")
