@@ -12,7 +12,6 @@ in ``outputs/pipeline_gap/`` so a rerun only classifies.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 
@@ -25,9 +24,7 @@ from emotion_classification.evaluation.photo_pipeline import (
     CENTRE_TOLERANCE,
     UPSCALE,
     box_geometry,
-    detect_planted_faces,
-    faces_from_array,
-    faces_to_array,
+    cached_detections,
     landmark_template,
     pipeline_crops,
     planted_frame,
@@ -42,22 +39,7 @@ MARGINS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15)
 #: The margin predict used when the rule was fixed (the study's 10%): the rule's baseline.
 BASELINE_MARGIN = 0.1
 ALIGNS = (False, True)
-CACHE_DIR = "outputs/pipeline_gap"
 COMMAND = "FER2013_DIR=../shared/data/fer2013 python scripts/benchmark_pipeline_gap.py"
-
-
-def cached_detections(name: str, images: np.ndarray, recognizer: EmotionRecognizer) -> list:
-    """MTCNN's planted-face detections for ``images``, from the cache when it matches."""
-    key = hashlib.sha256(images.tobytes()).hexdigest()[:16]
-    path = project_path(CACHE_DIR) / f"{name}-{UPSCALE}x-{BORDER_FRACTION}-{key}.npz"
-    if path.is_file():
-        return faces_from_array(np.load(path)["faces"])
-    faces = detect_planted_faces(images, recognizer.detector, desc=f"MTCNN on {name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
-    np.savez_compressed(temporary, faces=faces_to_array(faces))
-    temporary.replace(path)
-    return faces
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
@@ -134,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     record = recognizer.record
     validation = load_validation(None, record)
     test = load_fer2013(None, splits=("test",))["test"]
-    val_faces = cached_detections("validation", validation.images, recognizer)
-    test_faces = cached_detections("test", test.images, recognizer)
+    val_faces = cached_detections("validation", validation.images, recognizer.detector)
+    test_faces = cached_detections("test", test.images, recognizer.detector)
 
     validation_rows = [framing_scores(recognizer, validation.images, validation.labels,
                                       val_faces, margin, align)

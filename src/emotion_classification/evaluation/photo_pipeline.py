@@ -16,6 +16,7 @@ centre lies near the frame's centre (the face we put there, not a phantom in the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -31,11 +32,14 @@ from emotion_classification.inference.detection import (
     to_gray,
 )
 from emotion_classification.labels import IMAGE_SIZE_PX
+from emotion_classification.utils.files import atomic_output, project_path
 
 #: Each 48x48 face is enlarged this many times (192 px: a face in a photo, not a thumbnail).
 UPSCALE = 4
 #: Border added on every side, as a fraction of the enlarged face's side.
 BORDER_FRACTION = 0.5
+#: MTCNN's results on planted faces are cached here, keyed by the images' bytes.
+DETECTION_CACHE_DIR = "outputs/pipeline_gap"
 #: A detection counts as the planted face when its centre is within this fraction of the
 #: frame's side from the frame's centre.
 CENTRE_TOLERANCE = 0.25
@@ -169,3 +173,16 @@ def template_crops(images: np.ndarray, faces: list[Face | None], template: np.nd
                      else model_crops(rgb, [face], fallback_margin)[0])
     return np.stack(crops) if crops else np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1),
                                                   np.uint8)
+
+
+def cached_detections(name: str, images: np.ndarray, detector: FaceDetector) -> list[Face | None]:
+    """MTCNN's planted-face detections for ``images``, from the cache when it holds them (the
+    detector is the slow part, and the benchmarks rerun on the same faces)."""
+    key = hashlib.sha256(images.tobytes()).hexdigest()[:16]
+    path = project_path(DETECTION_CACHE_DIR) / f"{name}-{UPSCALE}x-{BORDER_FRACTION}-{key}.npz"
+    if path.is_file():
+        return faces_from_array(np.load(path)["faces"])
+    faces = detect_planted_faces(images, detector, desc=f"MTCNN on {name}")
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, faces=faces_to_array(faces))
+    return faces

@@ -27,6 +27,7 @@ SCHEDULES = ("cosine", "plateau")
 PRECISIONS = ("auto", "mixed_bfloat16", "mixed_float16", "float32")
 CLASS_WEIGHTINGS = ("none", "sqrt", "balanced")
 MIXINGS = ("none", "mixup", "cutmix", "both")
+FRAMINGS = ("none", "detection")
 DEFAULT_RUNS_DIR = "runs"
 #: Flags of older versions, which wrote the model and figures into models/ and reports/.
 RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
@@ -64,6 +65,11 @@ class TrainConfig:
     mixing_alpha: float = option(1.0, "Beta(alpha, alpha) distribution of the mixing share "
                                  "(1 = uniform).")
     mixing_probability: float = option(1.0, "Share of the training batches that are mixed.")
+    framing: str = option("none", "Re-cut training faces as predict cuts a face from a photo: "
+                          "detection (MTCNN-like box jitter, the margin, resampling from a "
+                          "larger picture, mild blur and JPEG) or none.", FRAMINGS)
+    framing_probability: float = option(0.5, "Share of the training faces re-cut each epoch "
+                                        "with --framing detection.")
     epochs: int = option(50, "Most epochs to train (early stopping may end sooner).")
     batch_size: int = option(128, "Images per training step, all devices together (the "
                              "global batch; a multiple of the device count).")
@@ -83,6 +89,9 @@ class TrainConfig:
                                   "recalibrated (stochastic weight averaging).")
     class_weighting: str = option("none", "Loss weight per class: none, sqrt (1/sqrt(count)) "
                                   "or balanced (1/count).", CLASS_WEIGHTINGS)
+    init_weights: str | None = option(None, "A .keras model whose weights the run starts from "
+                                      "(fine-tuning; same network as the flags describe); "
+                                      "none to start from random weights.")
     teacher: str | None = option(None, "Trained .keras model(s) to distil from, "
                                  "comma-separated; none for plain labels.")
     distill_weight: float = option(0.7, "Share of the teacher's soft labels in the targets.")
@@ -211,6 +220,8 @@ def config_problem(config: TrainConfig) -> str | None:
         return f"--mixing-alpha must be above 0, got {config.mixing_alpha}"
     if not 0.0 <= config.mixing_probability <= 1.0:
         return f"--mixing-probability must be between 0 and 1, got {config.mixing_probability}"
+    if not 0.0 <= config.framing_probability <= 1.0:
+        return f"--framing-probability must be between 0 and 1, got {config.framing_probability}"
     if not 0 <= config.swa_start_epoch <= config.epochs:
         return (f"--swa-start-epoch must be between 0 (off) and --epochs ({config.epochs}), "
                 f"got {config.swa_start_epoch}")

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from emotion_classification.data.fer2013 import Split, load_fer2013, small_subset, train_val_split
+from emotion_classification.data.framing import framed_epoch
+from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.labels import CLASS_NAMES
 from emotion_classification.models.runtimes import model_input
 from emotion_classification.training.checkpoint import (
@@ -57,6 +59,7 @@ from emotion_classification.training.run_records import (
     RunError,
     check_same_config,
     clear_run,
+    comparable,
     default_run_name,
     run_dir_for,
     run_lock,
@@ -71,7 +74,12 @@ from emotion_classification.training.swa import (
     best_epoch_accuracy,
     recalibrate_batch_norm,
 )
-from emotion_classification.utils.files import write_json
+from emotion_classification.training.tensorboard import (
+    TENSORBOARD_DIR,
+    RunBoard,
+    current_learning_rate,
+)
+from emotion_classification.utils.files import project_path, write_json
 from emotion_classification.utils.hardware import choose_precision, hardware_description
 
 
@@ -170,8 +178,13 @@ def float32_copy(model, config: TrainConfig):
     return clean
 
 
+def predicted_labels(model, images: np.ndarray) -> np.ndarray:
+    """The model's most probable class for each image."""
+    return model.predict(images, batch_size=512, verbose=0).argmax(1)
+
+
 def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(model.predict(images, batch_size=512, verbose=0).argmax(1) == labels))
+    return float(np.mean(predicted_labels(model, images) == labels))
 
 
 def train(config: TrainConfig | None = None, *, finish_only: bool = False,
@@ -249,6 +262,7 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
           f"{keras.backend.backend()}; {hardware_description()}; run {shown_path(run_dir)}"
           + (f", resuming after epoch {progress.epochs_done}" if progress.epochs_done else ""),
           flush=True)
+    board = open_board(run_dir, config, progress)
     try:
         while not finished(progress, config):
             logs = fit_epoch(train_model, config, progress.epochs_done + 1, x_train, targets,
@@ -260,11 +274,24 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
                                 json.loads(json.dumps(config.to_dict())))
                 write_history(run_dir / HISTORY_FILE, progress.history)
             report_epoch(logs, config)
+            board.epochs(progress.history, current_learning_rate(train_model.optimizer))
+            hooks.epoch_logs(progress.epochs_done, logs)
             hooks.after_epoch_reported(progress.epochs_done)
     except KeyboardInterrupt:
         raise TrainingInterrupted(progress.epochs_done) from None
+    finally:
+        board.close()
     model.set_weights(final_weights(model, best, average))
     return model, progress.history, best, average
+
+
+def open_board(run_dir: Path, config: TrainConfig, progress: Progress) -> RunBoard:
+    """The run's TensorBoard logs with its hyperparameters, and every committed epoch that
+    a kill left unlogged (its checkpoint was written, its event not yet)."""
+    board = RunBoard(run_dir / TENSORBOARD_DIR)
+    board.hparams(comparable(json.loads(json.dumps(config.to_dict()))), config.name)
+    board.epochs(progress.history)
+    return board
 
 
 def final_weights(model, best: list | None, average: WeightAverage) -> list:
@@ -283,6 +310,8 @@ def resume(checkpoint: Checkpoint, train_model, config: TrainConfig,
     if saved is None:
         if finish_only:
             raise RunError(f"{checkpoint.folder}: no finished epoch to finish from")
+        if config.init_weights:
+            start_from(train_model, config.init_weights)
         return Progress(), None, WeightAverage(config.swa_start_epoch)
     progress, state, best = saved
     restore_training_state(train_model, state)
@@ -290,6 +319,20 @@ def resume(checkpoint: Checkpoint, train_model, config: TrainConfig,
         train_model.optimizer.learning_rate = progress.learning_rate
     write_history(checkpoint.folder.parent / HISTORY_FILE, progress.history)
     return progress, best, WeightAverage.from_state(config.swa_start_epoch, state)
+
+
+def start_from(train_model, path: str) -> None:
+    """Copy a trained model's weights into the network inside ``train_model`` (fine-tuning);
+    a model of another shape is refused in one line."""
+    from emotion_classification.models.files import ModelFileError
+    from emotion_classification.models.runtimes import load_keras_file
+
+    source = load_keras_file(project_path(path))
+    network = train_model.layers[-1]  # augmentation, then the network (build_training_model)
+    if [tuple(w.shape) for w in network.weights] != [tuple(w.shape) for w in source.weights]:
+        raise ModelFileError(f"{path}: --init-weights must be a model of the network the flags "
+                             "describe (other layers or shapes)")
+    network.set_weights(source.get_weights())
 
 
 def finished(progress: Progress, config: TrainConfig) -> bool:
@@ -306,6 +349,9 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
     started_s = time.time()
     order = even_order(epoch_order(config.seed, epoch, len(x_train)), config.batch_size)
     reset_seed_generators(train_model, config.seed, epoch)
+    if config.framing == "detection":
+        x_train = framed_epoch(x_train, config.framing_probability, DEFAULT_MARGIN, config.seed,
+                               epoch)
     if config.mixing == "none":
         x, y, weights = x_train[order], targets[order], sample_weight[order]
     else:
@@ -350,7 +396,8 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
     x_val = model_input(val_split.images, config.channels)
     val_accuracy_before = accuracy(model, x_val, val_split.labels)
     recalibrate_batch_norm(model, x_train, seed=config.seed)
-    val_accuracy = accuracy(model, x_val, val_split.labels)
+    val_predicted = predicted_labels(model, x_val)
+    val_accuracy = float(np.mean(val_predicted == val_split.labels))
     print(f"validation accuracy {val_accuracy_before:.4f} with the training batch-norm "
           f"statistics, {val_accuracy:.4f} after recalibrating them on clean images", flush=True)
     record = training_record(
@@ -373,5 +420,8 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
     if history:
         write_history(run_dir / HISTORY_FILE, history)
         plot_learning_curves(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
+    board = open_board(run_dir, config, Progress(history=history))
+    board.final(len(history), val_split.labels, val_predicted, val_accuracy)
+    board.close()
     save_model_with_record(model, record, run_dir / MODEL_FILE)  # the record last: "finished"
     return record
