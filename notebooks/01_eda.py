@@ -24,7 +24,7 @@ SEED = 0  # which random sample of each class is shown
 from IPython.display import display
 
 from emotion_classification.evaluation import eda
-from emotion_classification.utils.files import project_path
+from emotion_classification.utils.files import project_path, shown_path
 from emotion_classification.utils.plots import plot_class_counts, plot_class_samples
 
 figure_dir = project_path(FIGURE_DIR)
@@ -77,4 +77,4 @@ fig = eda.plot_pixel_intensity(train, figure_dir / eda.FIGURE_FILES["intensity"]
 # %%
 print("figures written:")
 for name in eda.FIGURE_FILES.values():
-    print(" ", figure_dir / name)
+    print(" ", shown_path(figure_dir / name))

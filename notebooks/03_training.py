@@ -40,7 +40,7 @@ from emotion_classification.training import loop as train
 from emotion_classification.training.config import LOCATION_FIELDS, TrainConfig
 from emotion_classification.training.run_records import history_path
 from emotion_classification.utils import plots
-from emotion_classification.utils.files import project_path
+from emotion_classification.utils.files import project_path, shown_path
 
 RECORD_FIELDS = ("model", "parameters", "epochs_run", "best_epoch", "wall_time_s", "hardware",
                  "precision", "validation", "command")
@@ -108,5 +108,5 @@ if trains and figure_dir.resolve() == COMMITTED_FIGURE_DIR.resolve():
     figure_dir = run_dir / "figures"  # a new run never replaces the README's figure
 history = pd.read_csv(history_csv)
 plots.plot_learning_curves(history, figure_dir / "learning_curves.png")
-print("figure written:", figure_dir / "learning_curves.png")
+print("figure written:", shown_path(figure_dir / "learning_curves.png"))
 history.tail()

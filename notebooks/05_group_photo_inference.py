@@ -17,8 +17,12 @@
 # * colours are given in the channel order the image is drawn in, and **labels scale with
 #   the image** instead of using a fixed font size.
 #
-# **Your own photo**: put it in `data/photos/` (the first photo there, in name order, is used)
-# or set `IMAGE_PATH`. Without one, the notebook uses a portrait that ships with matplotlib.
+# **The study's photo** (`people.jpg`, about 30 faces: the README's main figure) is not
+# committed; it belongs in `data/photos/people.jpg`. Copy it there from the project's shared
+# folder (`data/photos/people.jpg` inside it; see `data/README.md`). **Your own photo**: put
+# it in `data/photos/` (the first photo there, in name order, is used) or set `IMAGE_PATH`.
+# Without either, the notebook labels a portrait that ships with matplotlib and writes its
+# figures under `outputs/group_photo/figures/`, never over the README's figures.
 # The same pipeline is available from the command line:
 # `python -m emotion_classification predict PHOTO --out outputs --panel`.
 
@@ -26,7 +30,7 @@
 IMAGE_PATH = None  # None: the first photo in data/photos/, else matplotlib's sample portrait
 MODEL_PATH = None  # .keras model; None means the committed models/emotion_cnn.keras
 OUT_DIR = None  # annotated image, crops, JSON, CSV; None: outputs/group_photo (temp dir if SMALL)
-FIGURE_DIR = "reports/figures"  # group_photo.png and group_photo_panel.png go here
+FIGURE_DIR = "reports/figures"  # group_photo.png and group_photo_panel.png (not the sample's)
 SEED_RESULT_PATH = "../shared/reference/seed-people-detected.jpg"  # shown only if it exists
 DETECTOR_THRESHOLD = 0.9  # faces below this detector confidence are not reported
 TTA = False  # average each face with its mirror image
@@ -51,12 +55,14 @@ from emotion_classification.inference.images import (
     sample_photo,
 )
 from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
-from emotion_classification.utils.files import project_path
+from emotion_classification.utils.files import project_path, shown_path
 from emotion_classification.utils.plots import save_figure
 
 SMALL_MAX_SIDE_PX = 512
 SMALL_PANEL_FACES = 6
 USER_PHOTO_DIR = project_path("data/photos")
+COMMITTED_FIGURE_DIR = project_path("reports/figures")
+SAMPLE_FIGURE_DIR = project_path("outputs/group_photo/figures")
 
 
 def default_photo() -> Path:
@@ -69,6 +75,11 @@ def default_photo() -> Path:
 # relative paths are taken from the project root, so the notebook's folder does not matter
 image_path = project_path(IMAGE_PATH) if IMAGE_PATH else default_photo()
 figure_dir = project_path(FIGURE_DIR)
+is_sample = image_path == sample_photo()
+if is_sample and figure_dir.resolve() == COMMITTED_FIGURE_DIR.resolve():
+    figure_dir = SAMPLE_FIGURE_DIR  # the README's figures show the study's photo only
+    print("note: no photo in data/photos/ (the study's people.jpg: see data/README.md); "
+          f"the sample portrait's figures go to {shown_path(figure_dir)}")
 if OUT_DIR:
     out_dir = project_path(OUT_DIR)
 elif SMALL:
@@ -78,7 +89,7 @@ else:
 recognizer, which_model = recognizer_for_notebook(MODEL_PATH, small=SMALL,
                                                   detector_threshold=DETECTOR_THRESHOLD, tta=TTA)
 print(which_model)
-print("image:", image_path)
+print("image:", "matplotlib's sample portrait" if is_sample else shown_path(image_path))
 
 # %% [markdown]
 # ## Detect, classify, draw
@@ -103,7 +114,7 @@ json_path, csv_path = save_analyses(out_dir, [(image_path, analysis)], recognize
 uncertain = sum(record["uncertain"] for record in analysis.records)
 print(f"{len(analysis.records)} faces ({uncertain} uncertain) in {rgb.shape[1]}x{rgb.shape[0]} px, "
       f"{elapsed_s:.2f} s")
-print("outputs:", out_dir)
+print("outputs:", shown_path(out_dir))
 
 # %% [markdown]
 # ## The result
@@ -147,4 +158,5 @@ fig = plot_face_panel(annotate(rgb, analysis.records[:shown], numbers=True),
 table = faces_table(analysis.records, recognizer.class_names)
 display(table.round(3))
 print(table["top_emotion"].value_counts().to_string())
-print("figures written:", figure_dir / "group_photo.png", figure_dir / "group_photo_panel.png")
+print("figures written:", *(shown_path(figure_dir / name)
+                            for name in ("group_photo.png", "group_photo_panel.png")))

@@ -33,7 +33,7 @@ from emotion_classification.evaluation.explain import (
                          model_for_notebook,
                          plot_grad_cam_grid,
 )
-from emotion_classification.utils.files import project_path
+from emotion_classification.utils.files import project_path, shown_path
 
 figure_dir = project_path(FIGURE_DIR)
 model, which_model = model_for_notebook(MODEL_PATH, small=SMALL)
@@ -47,7 +47,7 @@ print(f"test folder: {len(test):,} images; showing {PER_CLASS} per class")
 # %%
 fig = plot_grad_cam_grid(model, test, per_class=PER_CLASS, path=figure_dir / GRAD_CAM_FIGURE,
                          seed=SEED)
-print("figure written:", figure_dir / GRAD_CAM_FIGURE)
+print("figure written:", shown_path(figure_dir / GRAD_CAM_FIGURE))
 
 # %% [markdown]
 # ## What the maps show

@@ -43,7 +43,7 @@ from emotion_classification.inference.interactive import (
     photo_choices,
 )
 from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
-from emotion_classification.utils.files import project_path
+from emotion_classification.utils.files import project_path, shown_path
 
 SMALL_PANEL_FACES = 6
 VIEW_FIGURE = "interactive_view.png"
@@ -69,7 +69,7 @@ figure_path = project_path(FIGURE_DIR) / VIEW_FIGURE
 print(controls.status.value)
 print(controls.settings())
 fig = explorer.figure(controls.analysis, figure_path)
-print("figure written:", figure_path)
+print("figure written:", shown_path(figure_path))
 
 # %%
 display(faces_table(controls.analysis.records, recognizer.class_names).round(3))

@@ -139,3 +139,47 @@ def test_a_failing_notebook_gives_one_line_and_the_others_still_run(tmp_path, mo
                       '("raise ValueError(\'broken on purpose\')"): '
                       "ValueError: broken on purpose"]
     assert (out / "02_fine.ipynb").is_file() and not (out / "01_broken.ipynb").exists()
+
+
+def figure_notebook(folder, committed_figures):
+    """A notebook that writes a figure into FIGURE_DIR and prints a project path."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(notebooks.KERNELSPEC)
+    nb.cells = [nbformat.v4.new_code_cell(f"SMALL = False\nFIGURE_DIR = {str(committed_figures)!r}",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "from emotion_classification.utils.files import project_path, project_root\n"
+                    "figures = project_path(FIGURE_DIR)\n"
+                    "figures.mkdir(parents=True, exist_ok=True)\n"
+                    "(figures / 'figure.png').write_bytes(b'png')\n"
+                    "print(project_root() / 'reports' / 'figure.png')")]
+    path = folder / "01_figure.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.notebook
+def test_cli_writes_copies_and_figures_under_outputs_and_in_place_only_when_asked(
+        tmp_path, monkeypatch, capsys):
+    """By default the executed copy and its figures go to the output folder and the
+    committed notebook and figures stay as they are; --in-place replaces the notebook and
+    lets it write its figures where it says; saved outputs hold no absolute project path."""
+    folder, committed = tmp_path / "notebooks", tmp_path / "reports" / "figures"
+    folder.mkdir()
+    path = figure_notebook(folder, committed)
+    original = path.read_bytes()
+    monkeypatch.setattr(notebooks, "notebook_dir", lambda: folder)
+    monkeypatch.setattr(notebooks_cli, "notebook_dir", lambda: folder)
+    monkeypatch.setattr(notebooks_cli, "OUTPUT_DIR", str(tmp_path / "outputs" / "notebooks"))
+    assert notebooks_cli.main(["01"]) == 0
+    out = tmp_path / "outputs" / "notebooks"
+    assert (out / "figures" / "figure.png").is_file() and (out / "01_figure.py").is_file()
+    assert path.read_bytes() == original and not committed.exists()
+    assert printed(nbformat.read(out / "01_figure.ipynb", as_version=4)) == "reports/figure.png"
+    with pytest.raises(SystemExit) as refused:
+        notebooks_cli.main(["01", "--in-place", "--small"])
+    assert refused.value.code == 2
+    assert notebooks_cli.main(["01", "--in-place"]) == 0
+    assert path.read_bytes() != original and (committed / "figure.png").is_file()
+    assert printed(nbformat.read(path, as_version=4)) == "reports/figure.png"
+    capsys.readouterr()

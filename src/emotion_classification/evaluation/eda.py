@@ -7,7 +7,8 @@ What it measures, and why it matters for the model:
 * one sample per class: the faces are 48x48 grayscale crops of varying pose and lighting;
 * pixel intensity per class: whether brightness or contrast alone could give a class away.
 
-Command line (writes the three figures of the README)::
+Command line (the three figures go to ``outputs/eda/``; the committed ones in
+``reports/figures/`` come from notebook 01 run in place)::
 
     python -m emotion_classification eda [--data-dir DIR] [--figure-dir DIR] [--small]
 """
@@ -31,7 +32,7 @@ from emotion_classification.utils.files import project_path
 
 #: Images per class in small-data mode (tests, quick checks).
 SMALL_PER_CLASS = 8
-DEFAULT_FIGURE_DIR = "reports/figures"
+DEFAULT_FIGURE_DIR = "outputs/eda"
 FIGURE_FILES = {"counts": "class_counts.png", "samples": "class_samples.png",
                 "intensity": "pixel_intensity.png"}
 #: Images per chunk when computing per-image statistics, to bound memory (9 KB per image).

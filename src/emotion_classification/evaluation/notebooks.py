@@ -3,14 +3,17 @@
 Each ``notebooks/NN_name.ipynb`` is paired with ``notebooks/NN_name.py`` (jupytext
 ``py:percent``, see ``notebooks/jupytext.toml``): edit either, in Jupyter or in an editor.
 A notebook's first code cell is tagged ``parameters``; papermill inserts the values passed
-in right after it. By default the executed notebook, outputs included, replaces the one in
-``notebooks/`` (so it can be committed) and its ``.py`` is synced from it.
+in right after it. The executed notebook, outputs included, is written with its paired
+``.py`` where the caller says: the ``notebooks`` command writes copies under
+``outputs/notebooks/`` unless it runs them in place. Saved outputs name the project's files
+relative to it, never by this machine's folders.
 
 Command line::
 
     python -m emotion_classification notebooks                 # all of them, full data
     python -m emotion_classification notebooks 03 -p EPOCHS 5  # one, with a parameter
-    python -m emotion_classification notebooks --small         # quick check, figures to a temp dir
+    python -m emotion_classification notebooks --small         # quick check
+    python -m emotion_classification notebooks --in-place      # refresh the committed ones
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from typing import Any
 
 from emotion_classification.utils.files import atomic_output, project_root
 
+#: Where the ``notebooks`` command writes executed copies, and their figures in ``figures/``.
+OUTPUT_DIR = "outputs/notebooks"
+SMALL_OUTPUT_DIR = f"{OUTPUT_DIR}/small"
+FIGURE_FOLDER_NAME = "figures"
 KERNEL_NAME = "python3"
 PARAMETERS_TAG = "parameters"
 PAIRED_FORMATS = "ipynb,py:percent"
@@ -148,8 +155,29 @@ def kernel_stderr_filtered():
     return native_stderr_filtered(KERNEL_NOISE)
 
 
+def relative_paths(text: str, root: Path) -> str:
+    """``text`` with the project's absolute paths written relative to it."""
+    return text.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+
+
+def without_project_paths(nb, root: Path | None = None):
+    """Every text output of ``nb`` naming the project's files relative to it, so a saved
+    notebook holds no absolute path of the machine it ran on."""
+    root = (root or project_root()).resolve()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if isinstance(output.get("text"), str):
+                output["text"] = relative_paths(output["text"], root)
+            for kind, value in output.get("data", {}).items():
+                if kind.startswith("text/") and isinstance(value, str):
+                    output["data"][kind] = relative_paths(value, root)
+    return nb
+
+
 def clean(nb):
-    """Drop papermill's timing and status metadata so a rerun changes only real outputs."""
+    """Drop papermill's timing and status metadata so a rerun changes only real outputs,
+    and write the project's paths in the outputs relative to it."""
+    without_project_paths(nb)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
         for key in PAPERMILL_CELL_KEYS:
