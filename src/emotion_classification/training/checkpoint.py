@@ -39,6 +39,10 @@ def ignore_epoch(epoch: int) -> None:
     """The default hook: nothing happens at this point of the epoch."""
 
 
+def ignore_logs(epoch: int, logs: dict) -> None:
+    """The default metrics hook: an epoch's numbers go nowhere else."""
+
+
 @dataclass(frozen=True)
 class TrainingHooks:
     """Callables run at fixed points of every epoch, for a caller that watches a run.
@@ -46,11 +50,14 @@ class TrainingHooks:
     The defaults write files durably and do nothing else. A caller passes its own to
     :func:`~emotion_classification.training.loop.train` to observe a run or to stop it at an
     exact point (the resume tests kill the process between two files of one commit).
+    ``epoch_logs`` receives each epoch's number (from 1) and metrics once the epoch is
+    committed and logged: a sweep reports them to its scheduler there.
     """
 
     write_file: Callable[[Path, bytes], None] = durable_write
     before_commit: Callable[[int], None] = ignore_epoch
     after_commit: Callable[[int], None] = ignore_epoch
+    epoch_logs: Callable[[int, dict], None] = ignore_logs
     after_epoch_reported: Callable[[int], None] = ignore_epoch
 
 

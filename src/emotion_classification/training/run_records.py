@@ -2,7 +2,8 @@
 history and the command that trains the same config again.
 
 A run folder (``runs/<name>/``) holds ``model.keras``, ``model.json`` (the record),
-``history.csv``, ``config.json``, ``figures/learning_curves.png`` and ``checkpoint/``.
+``history.csv``, ``config.json``, ``figures/learning_curves.png``, ``tensorboard/`` and
+``checkpoint/``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from emotion_classification.training.config import (
     flag_name,
     flag_value,
 )
+from emotion_classification.training.tensorboard import TENSORBOARD_DIR
 from emotion_classification.utils.files import (
     atomic_output,
     project_path,
@@ -190,5 +192,6 @@ def clear_run(run_dir: Path) -> None:
     """Remove what ``train`` wrote in a run folder (for ``--restart``)."""
     shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     shutil.rmtree(run_dir / "figures", ignore_errors=True)
+    shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
     for name in (MODEL_FILE, RECORD_FILE, HISTORY_FILE, CONFIG_FILE):
         (run_dir / name).unlink(missing_ok=True)

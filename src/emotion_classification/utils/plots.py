@@ -100,6 +100,24 @@ def plot_confusion_matrices(labels: np.ndarray, predicted: np.ndarray, path=None
     return fig
 
 
+def plot_class_recall(labels: np.ndarray, predicted: np.ndarray, path=None):
+    """Recall of each class (the share of its faces labelled right) as bars, with the count
+    of faces under each name, so a rare class's recall is read with its sample size."""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    right = np.bincount(labels[predicted == labels], minlength=len(CLASS_NAMES))
+    recall = right / np.maximum(counts, 1)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    bars = ax.bar([f"{name}\n({n})" for name, n in zip(CLASS_NAMES, counts, strict=True)],
+                  recall, color="#4c72b0")
+    ax.bar_label(bars, fmt="%.2f", padding=2)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("recall")
+    ax.set_title(f"Recall per class (mean {recall[counts > 0].mean():.3f})")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
 def plot_face_grid(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, index: np.ndarray,
                    title: str, path=None, rows: int = 2, cols: int = 5):
     """Faces titled True/Predicted (with probability), green when right, red when wrong."""
