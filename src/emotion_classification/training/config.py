@@ -31,6 +31,11 @@ FRAMINGS = ("none", "detection")
 DEFAULT_RUNS_DIR = "runs"
 #: Flags of older versions, which wrote the model and figures into models/ and reports/.
 RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
+#: ``--preset`` names -> the defaults they set; a flag given beside a preset still wins.
+#: ``quick`` is for trying a change in minutes on a CPU: the narrow network
+#: (reports/benchmarks/training.json's fastest emotion_cnn) for 10 epochs of the whole train
+#: split, the cosine schedule compressed into them.
+PRESETS = {"quick": {"widths": (32, 64, 128, 256), "epochs": 10}}
 
 
 def option(default, help: str, choices: tuple | None = None):
@@ -181,12 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--finish-only", action="store_true",
                         help="Do not train further: finish the named run from its checkpoint's "
                              "best epoch (save the model, record and curves).")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="Start from a named set of defaults; flags given beside it still "
+                             "win. " + "; ".join(f"{name}: {preset_flags(name)}"
+                                                 for name in sorted(PRESETS))
+                             + " (default: none).")
     for flag in RETIRED_FLAGS:
         parser.add_argument(flag, dest=f"retired_{flag[2:].replace('-', '_')}", default=None,
                             metavar="PATH",
                             help="Ignored (accepted so older records' commands still run): "
                                  "train writes to RUNS_DIR/NAME/; promote replaces models/.")
     return parser
+
+
+def preset_flags(name: str) -> str:
+    """A preset as the flags it stands for (``--widths 32,64,128,256 --epochs 10``)."""
+    return " ".join(f"{flag_name(key)} {flag_value(value)}"
+                    for key, value in PRESETS[name].items())
+
+
+def preset_config(preset: str | None = None, **overrides) -> TrainConfig:
+    """A config from a preset's defaults (none: ``TrainConfig``'s own) and ``overrides``."""
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}: use {', '.join(sorted(PRESETS))}")
+    return TrainConfig(**{**PRESETS.get(preset, {}), **overrides})
 
 
 BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -244,7 +267,11 @@ def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argpar
     import sys
 
     parser = build_parser()
-    args = parser.parse_args(modern_booleans(list(sys.argv[1:] if argv is None else argv)))
+    argv = modern_booleans(list(sys.argv[1:] if argv is None else argv))
+    preset = parser.parse_known_args(argv)[0].preset
+    if preset:  # the preset's values become the defaults: flags given still win
+        parser.set_defaults(**PRESETS[preset])
+    args = parser.parse_args(argv)
     for flag in RETIRED_FLAGS:
         if getattr(args, f"retired_{flag[2:].replace('-', '_')}") is not None:
             print(f"note: {flag} is ignored: train writes each run to RUNS_DIR/NAME/, and "
