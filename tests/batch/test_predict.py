@@ -24,7 +24,7 @@ from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
 from emotion_classification.batch import index as results
-from emotion_classification.batch import journal
+from emotion_classification.batch import journal, output_folder
 from emotion_classification.cli import predict
 from emotion_classification.inference.images import read_image, sample_photo
 
@@ -104,8 +104,11 @@ def test_good_inputs_are_processed_despite_bad_ones(shared_recognizer, photos, t
         folder = "rejected" if face["uncertain"] else "selected"
         assert row.crop == face["crop"] and face["crop"].startswith(f"faces/{folder}/")
     assert index_files_exist(out)
-    for name in ("group_annotated.jpg", "group_panel.png", "no-faces_annotated.jpg"):
+    for name in ("group_annotated.jpg", "group_panel.png"):
         assert (out / name).is_file()
+    # a photo without faces is indexed, with no annotated copy or panel (issue 27, case 23)
+    assert payload["images"][1]["annotated"] is None and "panel" not in payload["images"][1]
+    assert not list(out.glob("no-faces_*"))
     assert Image.open(out / "group_annotated.jpg").size == (1536, 1200)
     assert not list(out.rglob(".tmp-*"))  # every file was renamed into place
 
@@ -132,8 +135,6 @@ def test_folders_are_searched_recursively_and_a_rerun_resumes(shared_recognizer,
     assert "2 already done earlier" in capsys.readouterr().out
     payload = json.loads((out / "results.json").read_text())
     assert sorted(Path(image["path"]).name for image in payload["images"]) == ["a.PNG", "a.jpg"]
-    assert {image["annotated"] for image in payload["images"]} == {"a_annotated.jpg",
-                                                                  "a-2_annotated.jpg"}
     empty = tmp_path / "empty"
     empty.mkdir()
     assert predict.main([str(empty), "--out", str(out)]) == 1
@@ -366,7 +367,7 @@ def test_other_settings_are_refused_unless_no_resume(tiny_model_path, photos, tm
 def test_a_second_run_into_a_folder_in_use_is_refused(photos, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    with open(out / results.LOCK_NAME, "a+") as held:
+    with open(out / output_folder.LOCK_NAME, "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert predict.main([str(photos["group"]), "--out", str(out)]) == 2
     assert capsys.readouterr().err == (

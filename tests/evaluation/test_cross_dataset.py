@@ -49,6 +49,11 @@ def outputs(tmp_path, monkeypatch) -> Path:
     return tmp_path / "outputs"
 
 
+def evaluated(root: Path) -> Path:
+    """The default output folder of a dataset's evaluation."""
+    return dataset_eval.dataset_outputs(root)[1].parent
+
+
 def copy_fer_images(fer2013_dir: Path, fer_class: str, folder: Path,
                     count: int = IMAGES_PER_FOLDER) -> list[Path]:
     """The first ``count`` FER2013 test images of a class, copied into ``folder``."""
@@ -120,7 +125,7 @@ def test_spelled_folders_are_mapped_counted_and_scored_as_read(
     notes = [line for line in captured.err.splitlines() if line.strip()]
     assert notes == [f"note: {root}: folders that map to no class, not scored: mystery/ "
                      "(2 images); map them with --map FOLDER=CLASS or --map FOLDER=drop"]
-    report = json.loads((outputs / "other_faces" / "evaluation.json").read_text())
+    report = json.loads((evaluated(root) / "evaluation.json").read_text())
     assert report["class_map"]["folders"] == {"HAPPINESS": "happy", "Sadness": "sad",
                                               "anger": "angry", "surprised": "surprise"}
     assert report["images"]["dropped"] == {"contempt": 3}
@@ -139,7 +144,7 @@ def test_spelled_folders_are_mapped_counted_and_scored_as_read(
     assert sorted(matrix) == report["classes_present"]
     assert sum(matrix["sad"].values()) == IMAGES_PER_FOLDER
     for name in ("confusion_matrix", "gallery", "confident_mistakes"):
-        assert (outputs / "other_faces" / "figures" / f"{name}.png").is_file()
+        assert (evaluated(root) / "figures" / f"{name}.png").is_file()
     assert "Traceback" not in captured.err
 
 
@@ -179,7 +184,7 @@ def test_without_fer2013_the_models_stored_calibration_is_used(tmp_path, outputs
     assert report["calibration"]["temperature"] == 1.0
     assert report["calibration"]["uncertain_rule"]["threshold"] == 0.5
     assert report["absent_classes"] == ["angry", "disgust", "sad", "surprise"]
-    assert report["report_path"] == str(outputs / "made_up" / "evaluation.json")
+    assert report["report_path"] == str(evaluated(root) / "evaluation.json")
     assert json.loads(Path(report["report_path"]).read_text())["images"]["scored"] == 9
 
 
@@ -236,7 +241,7 @@ def test_detect_scores_the_largest_face_and_counts_images_without_one(
     portrait_on_canvas(root / "happiness" / "two.png", [(20, 40), (300, 150)])
     assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root), "--detect"]) == 0
     printed = capsys.readouterr().out
-    report = json.loads((outputs / "photos" / "evaluation.json").read_text())
+    report = json.loads((evaluated(root) / "evaluation.json").read_text())
     assert report["detection"]["no_face"] == 2 and report["detection"]["several_faces"] == 1
     detected, everything = report["detected_faces"], report["all_images"]
     assert (detected["n"], everything["n"]) == (3, 5)

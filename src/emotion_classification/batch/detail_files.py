@@ -125,6 +125,16 @@ class DetailFiles:
         parquet_dir = self.out_dir / PARQUET_NAME
         staged = parquet_dir.with_name(f".tmp-{os.getpid()}-{PARQUET_NAME}")
         shutil.rmtree(staged, ignore_errors=True)
+        try:
+            self.write_all(image_results, staged)
+        except BaseException:  # a full disk, Ctrl-C: no staged folder is left behind
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        self.replace_parquet_dir(staged)
+        self.open()
+
+    def write_all(self, image_results: Iterable[dict], staged: Path) -> None:
+        """The JSONL and CSV files renamed into place, the Parquet parts into ``staged``."""
         with (atomic_output(self.out_dir / JSONL_NAME) as jsonl_tmp,
               atomic_output(self.out_dir / CSV_NAME) as csv_tmp,
               open(jsonl_tmp, "w", encoding="utf-8") as jsonl,
@@ -138,8 +148,6 @@ class DetailFiles:
             if self.parquet and self.parts == 0:  # readers need one part for the schema
                 write_parquet_part(staged, 0, [], self.class_names)
                 self.parts = 1
-        self.replace_parquet_dir(staged)
-        self.open()
 
     def write_step(self, image_results: list[dict], jsonl, csv, parquet_dir: Path) -> None:
         """Append some images to the open JSONL and CSV files and, with Parquet, one part."""

@@ -1,7 +1,12 @@
 """The output folder of ``predict``: per-image files and an index that is never lost.
 
-For every photo the folder holds ``<name>_annotated.jpg``, optionally ``<name>_panel.png``,
-and one crop per face in ``faces/selected/`` (confident) or ``faces/rejected/`` (uncertain).
+For every photo with faces the folder holds ``<name>_annotated.jpg``, optionally
+``<name>_panel.png``, and one crop per face in ``faces/selected/`` (confident) or
+``faces/rejected/`` (uncertain); a photo without faces is only indexed. ``<name>`` is the
+photo's stem made safe (:func:`~emotion_classification.utils.names.safe_name`), with ``-2``,
+``-3``... when another indexed photo has that stem, so no two photos share a file. Old files
+are removed by their exact names (those recorded in the journal, and the numbered crops of
+that name), never by a pattern that another photo's files could match.
 ``results.jsonl`` (one line per image), ``results.csv`` (one row per face) and, with
 ``--parquet``, ``results.parquet/`` list them (see :mod:`.detail_files`); ``results.json``
 sums them up: settings, counts, the detail files and this run's errors, and for a run of at
@@ -17,7 +22,12 @@ The index survives anything a run can suffer:
   name, face counts and where its line is in the journal); the entries themselves are read
   back from the journal when needed;
 * an image is taken out of the index (journal, summary and detail files) before its files
-  are replaced, so no entry ever points at a crop that was deleted;
+  are removed or replaced, so no entry ever points at a crop that was deleted;
+* ``--no-resume`` removes every file the old index recorded before starting over, so no
+  unindexed image or crop is left behind; a rerun with ``--panel`` redoes indexed images
+  that lack their panel;
+* a model is known by its file's sha256: the same file named by another path (relative,
+  absolute, through a link) resumes, another file under the same path is refused;
 * one run at a time holds the folder and stale temporary files are removed
   (see :mod:`.output_folder`).
 """
@@ -39,6 +49,7 @@ from emotion_classification.batch.journal import (
     changed_settings,
     file_stamp,
     input_key,
+    journal_results,
     scan_journal,
 )
 from emotion_classification.batch.output_folder import (
@@ -51,6 +62,7 @@ from emotion_classification.inference.detection import DEFAULT_MARGIN, crop_box
 from emotion_classification.inference.drawing import annotate, plot_face_panel
 from emotion_classification.inference.images import shown
 from emotion_classification.utils.files import atomic_output, write_text
+from emotion_classification.utils.names import safe_name
 
 SUMMARY_NAME = "results.json"
 ANNOTATED_JPEG_QUALITY = 92
@@ -73,36 +85,50 @@ def save_rgb(rgb: np.ndarray, path: Path) -> None:
             image.save(tmp, format="PNG")
 
 
-def output_stem(path: Path) -> str:
-    """The input's stem as a file name that is valid UTF-8 (undecodable bytes become ``_``)."""
-    return os.fsencode(path.stem).decode("utf-8", "replace").replace("\ufffd", "_") or "image"
+def crop_name(name: str, folder: str, face: int) -> str:
+    """A face crop's path in the output folder: ``faces/<folder>/<name>_faceNN.png``."""
+    return f"faces/{folder}/{name}_face{face:02d}.png"
 
 
-def remove_image_files(out_dir: Path, name: str) -> None:
-    """Delete the annotated image, panel and crops written for ``name`` by an earlier run."""
-    for folder in ("selected", "rejected"):
-        for stale in (out_dir / "faces" / folder).glob(f"{name}_face*.png"):
-            stale.unlink(missing_ok=True)
-    for suffix in ("_annotated.jpg", "_panel.png"):
-        (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
+def files_named(out_dir: Path, name: str) -> list[str]:
+    """The files on disk that an image named ``name`` could have left, by exact name: its
+    annotated image, panel and numbered crops (faces are numbered from 1 without gaps)."""
+    found = [file for file in (f"{name}_annotated.jpg", f"{name}_panel.png")
+             if (out_dir / file).is_file()]
+    face = 1
+    while crops := [crop for folder in ("selected", "rejected")
+                    if (out_dir / (crop := crop_name(name, folder, face))).is_file()]:
+        found += crops
+        face += 1
+    return found
+
+
+def remove_files(out_dir: Path, names: Sequence[str]) -> None:
+    """Delete files of the output folder by their exact names, the last first (a kill midway
+    leaves the first crops, so :func:`files_named` still finds the rest)."""
+    for name in reversed(names):
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def write_image_files(out_dir: Path, name: str, path: Path, analysis, panel: bool,
                       class_names: Sequence[str], margin: float = DEFAULT_MARGIN) -> dict:
-    """Annotated image, optional panel and face crops of one image; returns its JSON entry."""
-    remove_image_files(out_dir, name)
-    save_rgb(annotate(analysis.rgb, analysis.records), out_dir / f"{name}_annotated.jpg")
+    """Face crops, annotated image and optional panel of one image (none for an image without
+    faces) after removing what an earlier run left under ``name``; returns its JSON entry."""
+    remove_files(out_dir, files_named(out_dir, name))
+    has_faces = bool(analysis.faces)
+    if has_faces:
+        save_rgb(annotate(analysis.rgb, analysis.records), out_dir / f"{name}_annotated.jpg")
     result = {"path": shown(path), "width": int(analysis.rgb.shape[1]),
-              "height": int(analysis.rgb.shape[0]), "annotated": f"{name}_annotated.jpg",
-              "faces": []}
+              "height": int(analysis.rgb.shape[0]),
+              "annotated": f"{name}_annotated.jpg" if has_faces else None, "faces": []}
     for index, (face, record) in enumerate(zip(analysis.faces, analysis.records, strict=True),
                                            start=1):
         x, y, w, h = crop_box(face.box, analysis.rgb.shape, margin)
         folder = "rejected" if record["uncertain"] else "selected"
-        crop_path = f"faces/{folder}/{name}_face{index:02d}.png"
+        crop_path = crop_name(name, folder, index)
         save_rgb(np.ascontiguousarray(analysis.rgb[y:y + h, x:x + w]), out_dir / crop_path)
         result["faces"].append({"face": index, **record, "crop": crop_path})
-    if panel:
+    if panel and has_faces:
         import matplotlib.pyplot as plt
 
         fig = plot_face_panel(annotate(analysis.rgb, analysis.records, numbers=True),
@@ -115,7 +141,8 @@ def write_image_files(out_dir: Path, name: str, path: Path, analysis, panel: boo
 
 def files_of(result: dict) -> list[str]:
     """Every file an index entry points at, relative to the output folder."""
-    names = [result["annotated"], *(face["crop"] for face in result["faces"])]
+    names = [result["annotated"]] if result.get("annotated") else []
+    names += [face["crop"] for face in result["faces"]]
     return names + ([result["panel"]] if "panel" in result else [])
 
 
@@ -160,15 +187,19 @@ class ResultsIndex:
         settings: what shaped the results (model, thresholds...); a folder whose journal was
             made with other settings is refused unless ``resume`` is False.
         class_names: the model's classes, in output order.
-        resume: keep the journal's entries (skip finished images); False starts over.
+        resume: keep the journal's entries (skip finished images); False removes every file
+            the journal recorded and starts over.
         parquet: also write ``results.parquet/``.
+        panel: this run draws panels: an indexed image with faces but no panel is not
+            finished.
     """
 
     def __init__(self, out_dir: Path, settings: dict, class_names: Sequence[str],
-                 resume: bool = True, parquet: bool = False):
+                 resume: bool = True, parquet: bool = False, panel: bool = False):
         self.out_dir = out_dir
         self.settings = settings
         self.class_names = list(class_names)
+        self.panel = panel
         self.journal_path = out_dir / JOURNAL_NAME
         self.details = DetailFiles(out_dir, class_names, parquet)
         self.errors: list[dict] = []
@@ -176,8 +207,9 @@ class ResultsIndex:
         self.pending: list[dict] = []
         old_settings, offsets = scan_journal(self.journal_path)
         if not resume:
+            self.remove_recorded_files()
             offsets = {}
-        elif offsets and old_settings != settings:
+        elif offsets and changed_settings(old_settings, settings):
             raise OutputFolderError(
                 f"{shown(out_dir)}: holds results made with other settings "
                 f"({', '.join(changed_settings(old_settings, settings))}); pass --no-resume "
@@ -186,6 +218,12 @@ class ResultsIndex:
         self.flush()
 
     # -- the journal on disk
+
+    def remove_recorded_files(self) -> None:
+        """Delete every file the journal ever recorded (for ``--no-resume``); the journal
+        itself is rewritten afterwards, so a kill midway loses no record of a file."""
+        for result in journal_results(self.journal_path):
+            remove_files(self.out_dir, files_of(result))
 
     def compact(self, offsets: dict[str, int]) -> None:
         """Rewrite the journal with only its live entries, and the detail files from them."""
@@ -242,6 +280,8 @@ class ResultsIndex:
         if entry is None or not path.is_file() or list(entry.stamp) != file_stamp(path):
             return False
         result = self.read(entry)["result"]
+        if self.panel and result["faces"] and "panel" not in result:
+            return False
         return all((self.out_dir / name).is_file() for name in files_of(result))
 
     def claim(self, path: Path) -> str:
@@ -251,7 +291,7 @@ class ResultsIndex:
         entry = self.entries.get(key)
         if entry or key in self.released:
             return entry.name if entry else self.released[key]
-        stem, count = output_stem(path), 1
+        stem, count = safe_name(path.stem), 1
         while (stem if count == 1 else f"{stem}-{count}") in self.names:
             count += 1
         name = stem if count == 1 else f"{stem}-{count}"
@@ -259,19 +299,23 @@ class ResultsIndex:
         return name
 
     def forget(self, paths: Iterable[Path]) -> int:
-        """Take inputs out of the index (journal, detail files, summary) before their files
-        are replaced; returns how many were indexed. One rebuild covers them all."""
-        forgotten = 0
+        """Take inputs out of the index (journal, detail files, summary), then delete the
+        files their entries recorded; returns how many were indexed. One rebuild covers them
+        all."""
+        forgotten, files = 0, []
         for path in paths:
-            entry = self.unindex_entry(input_key(path))
+            key = input_key(path)
+            entry = self.unindex_entry(key)
             if entry is not None:
-                self.released[input_key(path)] = entry.name  # its files keep their name
-                self.append({"forget": input_key(path)})
+                files += files_of(self.read(entry)["result"])
+                self.released[key] = entry.name  # its next files keep their name
+                self.append({"forget": key})
                 forgotten += 1
         if forgotten:
             self.flush_pending()
             self.details.rebuild(self.results())
             self.write_summary()
+            remove_files(self.out_dir, files)
         return forgotten
 
     def forget_changed(self, paths: Iterable[Path]) -> int:

@@ -4,14 +4,18 @@ the source of truth a rerun rebuilds the detail files from."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+from emotion_classification.utils.names import resolved
 
 JOURNAL_NAME = ".predict-journal.jsonl"
 
 
 def input_key(path: Path) -> str:
-    """What identifies an input across runs: its absolute path (JSON keeps odd bytes)."""
-    return str(path.resolve())
+    """What identifies an input across runs: its resolved absolute path (JSON keeps odd
+    bytes); a link that leads back to itself is its own key."""
+    return str(resolved(path))
 
 
 def file_stamp(path: Path) -> list[int]:
@@ -50,5 +54,22 @@ def scan_journal(path: Path) -> tuple[dict | None, dict[str, int]]:
     return settings, offsets
 
 
+def journal_results(path: Path) -> Iterator[dict]:
+    """The result of every entry line of a journal, live or forgotten, streamed."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as journal:
+        for line in journal:
+            item = parse_line(line)
+            if item is not None and isinstance(item.get("result"), dict):
+                yield item["result"]
+
+
 def changed_settings(old: dict | None, new: dict) -> list[str]:
-    return sorted(key for key in set(new) | set(old or {}) if (old or {}).get(key) != new.get(key))
+    """The settings that differ. A model is known by its file's sha256 when both sides have
+    one: the same file named by another path (relative, absolute, a link) is the same."""
+    old = old or {}
+    keys = set(new) | set(old)
+    if old.get("model_sha256") and old.get("model_sha256") == new.get("model_sha256"):
+        keys.discard("model")
+    return sorted(key for key in keys if old.get(key) != new.get(key))

@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 from pathlib import Path
 
 from emotion_classification.inference.images import shown
+from emotion_classification.utils.files import TEMP_FILE
 
 LOCK_NAME = ".predict.lock"
-TEMP_FILE = re.compile(r"^\.tmp-(\d+)-")
 #: Folders under the output folder where a killed run may have left temporary files.
 TEMP_FOLDERS = (".", "faces/selected", "faces/rejected", "results.parquet")
 

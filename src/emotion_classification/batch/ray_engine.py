@@ -20,9 +20,10 @@ import logging
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from emotion_classification.inference.images import ImageReadError, read_image
+from emotion_classification.inference.images import ImageReadError, MultiFrameWarning, read_image
 
 INSTALL_HINT = "pip install '.[ray]'"
 #: Ray's C++ log level for this run, unless $RAY_BACKEND_LOG_LEVEL says otherwise.
@@ -57,15 +58,20 @@ class RecognizeBatch:
         self.out_dir, self.panel = Path(out_dir), panel
 
     def __call__(self, batch: dict) -> dict:
-        """Read, analyse and write one batch; one result or one error per image."""
+        """Read, analyse and write one batch; one result or one error per image, and a note
+        for an image of several frames (only the first is read)."""
         from emotion_classification.batch.index import write_image_files
 
         paths = [Path(os.fsdecode(bytes(path))) for path in batch["path"]]
-        results, errors = [""] * len(paths), [""] * len(paths)
+        results, errors, notes = [""] * len(paths), [""] * len(paths), [""] * len(paths)
         readable, rgbs = [], []
         for row, path in enumerate(paths):
             try:
-                rgbs.append(read_image(path))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", MultiFrameWarning)
+                    rgbs.append(read_image(path))
+                notes[row] = "; ".join(str(warning.message) for warning in caught
+                                       if issubclass(warning.category, MultiFrameWarning))
                 readable.append(row)
             except ImageReadError as error:
                 errors[row] = error.problem
@@ -77,7 +83,7 @@ class RecognizeBatch:
                     self.recognizer.class_names, self.recognizer.margin))
             except OSError as error:
                 errors[row] = f"cannot write results ({error.strerror or error})"
-        return {"row": batch["row"], "result": results, "error": errors}
+        return {"row": batch["row"], "result": results, "error": errors, "note": notes}
 
 
 def start_ray(address: str | None) -> bool:
@@ -124,7 +130,12 @@ def process_on_ray(source, recognizer, index, args, counts: dict[str, int]) -> N
     """Analyse every input still to do on Ray actors and index the results as they come."""
     import ray
 
-    from emotion_classification.batch.run import progress_bar, record_analysis, report_error
+    from emotion_classification.batch.run import (
+        origin_note,
+        progress_bar,
+        record_analysis,
+        report_error,
+    )
 
     started = start_ray(args.address)
     progress = progress_bar(source.total, args.progress)
@@ -143,9 +154,11 @@ def process_on_ray(source, recognizer, index, args, counts: dict[str, int]) -> N
             compute=ray.data.ActorPoolStrategy(size=min(args.num_actors, blocks)),
             num_cpus=args.cpus_per_actor)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            for row, result, error in zip(batch["row"], batch["result"], batch["error"],
-                                          strict=True):
+            for row, result, error, note in zip(batch["row"], batch["result"], batch["error"],
+                                                batch["note"], strict=True):
                 item, name = items[int(row)]
+                if note:
+                    origin_note(item, str(note), progress)
                 if error:
                     report_error(item, str(error), index, counts, progress)
                     continue

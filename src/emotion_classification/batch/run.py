@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
+import warnings
 
 from emotion_classification.batch.detail_files import steps
 from emotion_classification.batch.index import ResultsIndex
@@ -15,6 +15,7 @@ from emotion_classification.batch.manifest import Input, InputSource
 from emotion_classification.inference.images import (
     PHOTO_EXTENSIONS,
     ImageReadError,
+    MultiFrameWarning,
     read_image,
 )
 
@@ -23,11 +24,11 @@ DEFAULT_BATCH_IMAGES = 8
 
 
 def run_settings(recognizer) -> dict:
-    """The settings that shaped the results, with the model file's sha256 (for --resume)."""
+    """The settings that shaped the results, with the model file's sha256 (for --resume):
+    the file the recognizer loaded, whichever folder predict runs from."""
     settings = recognizer.settings()
-    path = Path(recognizer.model_path)
-    if path.is_file():
-        settings["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if recognizer.model_file is not None:
+        settings["model_sha256"] = hashlib.sha256(recognizer.model_file.read_bytes()).hexdigest()
     return settings
 
 
@@ -50,7 +51,14 @@ def report_error(item: Input, problem: str, index: ResultsIndex, counts: dict[st
 
 def to_analyse(item: Input, index: ResultsIndex, counts: dict[str, int], progress) -> bool:
     """Whether an input still needs analysing: False for one done before (counted as
-    skipped) and for one that cannot be (reported)."""
+    skipped), one named earlier in this run (a note, counted once) and one that cannot be
+    analysed (reported)."""
+    if item.repeat:
+        counts["repeated"] += 1
+        progress.write(f"note: {item.label()}: named earlier in this run; analysed once",
+                       file=sys.stderr)
+        progress.update(1)
+        return False
     problem = item.problem
     if problem is None and not item.origin and item.path.is_dir():
         problem = f"folder holds no images ({', '.join(PHOTO_EXTENSIONS)})"
@@ -75,7 +83,7 @@ def process(source: InputSource, recognizer, index: ResultsIndex, args,
                 if not to_analyse(item, index, counts, progress):
                     continue
                 try:
-                    rgbs.append(read_image(item.path))
+                    rgbs.append(read_noting_frames(item, progress))
                     todo.append(item)
                 except ImageReadError as error:
                     report_error(item, error.problem, index, counts, progress)
@@ -87,6 +95,26 @@ def process(source: InputSource, recognizer, index: ResultsIndex, args,
                 index.flush()
     finally:
         progress.close()
+
+
+def origin_note(item: Input, message: str, progress) -> None:
+    """A ``note:`` line whose message names the file, led by the input's manifest line."""
+    progress.write(f"note: {item.origin + ': ' if item.origin else ''}{message}",
+                   file=sys.stderr)
+
+
+def read_noting_frames(item: Input, progress):
+    """Read an input's image; an animated or multi-page file gets one note line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MultiFrameWarning)
+        rgb = read_image(item.path)
+    for warning in caught:
+        if issubclass(warning.category, MultiFrameWarning):
+            origin_note(item, str(warning.message), progress)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return rgb
 
 
 def record_analysis(item: Input, result: dict, counts: dict[str, int], progress) -> None:

@@ -48,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figure-dir", default=BESIDE_MODEL,
                         help=f"Where the figures go (default: {EVALUATION_OUTPUT_DIR}/<stem>/"
                              f"{FIGURE_FOLDER_NAME}/ for a model in models/, <stem>.figures/ "
-                             f"beside any other, {DATASET_OUTPUT_DIR}/<name>/figures/ with "
+                             f"beside any other, {DATASET_OUTPUT_DIR}/<name>-<hash>/figures/ with "
                              "--data; none in small-data mode).")
     parser.add_argument("--report", default=BESIDE_MODEL,
                         help=f"Where the JSON report goes (default: {EVALUATION_OUTPUT_DIR}/"
                              f"<stem>/{REPORT_NAME} for a model in models/, "
                              "<stem>.evaluation.json beside any other, "
-                             f"{DATASET_OUTPUT_DIR}/<name>/evaluation.json with --data; none "
+                             f"{DATASET_OUTPUT_DIR}/<name>-<hash>/evaluation.json with --data; none "
                              "in small-data mode).")
     parser.add_argument("--small-per-class", type=int, default=0,
                         help="Evaluate on this many images per class, a quick check whose "

@@ -25,7 +25,6 @@ from pathlib import Path
 from emotion_classification.batch.index import ResultsIndex
 from emotion_classification.batch.manifest import InputSource, ManifestError, check_manifest
 from emotion_classification.batch.output_folder import (
-    TEMP_FILE,
     OutputFolderError,
     folder_lock,
     prepare_folder,
@@ -52,6 +51,7 @@ from emotion_classification.utils.console import (
     note_line,
     stdout_may_close,
 )
+from emotion_classification.utils.files import temp_target
 
 ENGINES = ("local", "ray")
 
@@ -260,9 +260,14 @@ def run_predict(args, source: InputSource, out_dir: Path) -> int:
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))
         return 2
-    index = ResultsIndex(out_dir, run_settings(recognizer), recognizer.class_names,
-                         args.resume, args.parquet)
-    counts = {"analysed": 0, "skipped": 0, "failed": 0}
+    try:
+        index = ResultsIndex(out_dir, run_settings(recognizer), recognizer.class_names,
+                             args.resume, args.parquet, args.panel)
+    except OSError as error:
+        error_line(f"{written_name(error, out_dir)}: cannot write results "
+                   f"({error.strerror or error}); the earlier results are kept")
+        return 1
+    counts = {"analysed": 0, "skipped": 0, "failed": 0, "repeated": 0}
     try:
         index.forget_changed(source.paths())
         if args.engine == "ray":
@@ -289,11 +294,7 @@ def run_predict(args, source: InputSource, out_dir: Path) -> int:
 
 def written_name(error: OSError, out_dir: Path) -> str:
     """The file a write error is about, never our hidden temporary name for it."""
-    if not error.filename:
-        return shown(out_dir)
-    path = Path(error.filename)
-    match = TEMP_FILE.match(path.name)
-    return shown(path.with_name(path.name[match.end():]) if match else path)
+    return shown(temp_target(error.filename) if error.filename else out_dir)
 
 
 def print_summary(index: ResultsIndex, counts: dict[str, int], out_dir: Path, json_path: Path,
@@ -304,13 +305,16 @@ def print_summary(index: ResultsIndex, counts: dict[str, int], out_dir: Path, js
     totals = index.counts()
     resumed = (f", {counts['skipped']} already done earlier (skipped; --no-resume redoes them)"
                if counts["skipped"] else "")
+    if counts["repeated"]:
+        resumed += f", {counts['repeated']} named again (analysed once)"
     print(f"{counts['analysed']} image(s) analysed{resumed}, {counts['failed']} unreadable "
           f"input(s); the index holds {totals['images']} image(s), {totals['faces']} face(s) "
           f"({totals['uncertain']} uncertain)")
     files = index.details.paths()
     tables = ", ".join(name for name in (files["images"], csv_path.name, files["faces_parquet"])
                        if name)
-    print(f"results in {shown(out_dir)}/: annotated images *_annotated.jpg, crops in "
+    print(f"results in {shown(out_dir)}/: photos with faces annotated in *_annotated.jpg, "
+          "crops in "
           f"faces/selected and faces/rejected, every image and face in {tables}, "
           f"summary in {json_path.name}")
 

@@ -113,11 +113,19 @@ class ClassMap:
 
 def read_class_map_file(path: str | Path) -> dict[str, str]:
     """``folder -> class`` pairs from a JSON object or a two-column CSV (a header row
-    ``folder,class`` is allowed). Raises :class:`ClassMapError` naming the file."""
+    ``folder,class`` is allowed), in UTF-8 (a byte-order mark, as Excel writes, is skipped).
+    Raises :class:`ClassMapError` naming the file."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ClassMapError(f"{path}: no such class-map file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ClassMapError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+                            f"at offset {error.start}); save it as UTF-8") from None
+    except OSError as error:
+        raise ClassMapError(f"{path}: cannot read the class map ({error.strerror or error})"
+                            ) from None
     if path.suffix.lower() == ".json":
         try:
             table = json.loads(text)

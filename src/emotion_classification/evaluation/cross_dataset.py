@@ -12,7 +12,9 @@ Only the classes the dataset has are scored: accuracy, macro-F1 and per-class re
 them, and a confusion matrix whose rows are those classes and whose columns are everything
 the model can answer. With ``detect``, images without a face are an answer too: wrong in
 the *all images* numbers, left out of the *detected faces* numbers. The JSON report and the
-figures go to ``outputs/evaluation/<dataset name>/``, never to ``reports/``.
+figures go to ``outputs/evaluation/<dataset name>-<hash>/`` (a short hash of the folder's
+resolved path, so two datasets whose folders share a name never overwrite each other's
+results), never to ``reports/``.
 """
 
 from __future__ import annotations
@@ -43,10 +45,13 @@ COMMITTED_REPORTS_DIR = "reports"
 
 
 def dataset_outputs(dataset: str | Path) -> tuple[Path, Path]:
-    """Figures and report of a dataset's evaluation: ``outputs/evaluation/<name>/``."""
+    """Figures and report of a dataset's evaluation: ``outputs/evaluation/<name>-<hash>/``,
+    one folder per dataset folder (see the module)."""
     from emotion_classification.utils.files import project_path
+    from emotion_classification.utils.names import resolved, unique_name
 
-    folder = project_path(DATASET_OUTPUT_DIR) / Path(dataset).expanduser().resolve().name
+    name = unique_name(dataset, "dataset", label=resolved(dataset).name)
+    folder = project_path(DATASET_OUTPUT_DIR) / name
     return folder / "figures", folder / "evaluation.json"
 
 
@@ -244,4 +249,5 @@ def write_dataset_figures(figure_dir: Path, images: LabelledImages, probs: np.nd
 
 def scores_table(block: dict) -> pd.DataFrame:
     """The per-class numbers of a score block as a DataFrame (one row per class present)."""
-    return pd.DataFrame(block["per_class"]).T.astype({"support": int})
+    table = pd.DataFrame(block["per_class"]).T
+    return table.astype({"support": int}) if len(table) else table

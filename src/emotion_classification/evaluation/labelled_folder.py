@@ -9,7 +9,8 @@ Face crops (FER2013-like datasets, RAF-DB's aligned faces) become the classifier
 grayscale input as FER2013 images do: converted to gray and resized with ``cv2.INTER_AREA``.
 Whole photos (CK+, JAFFE, a user's own pictures) go through MTCNN first with ``detect``: the
 largest face of each image is cut out as ``predict`` cuts faces (:func:`model_crops`), and
-images without a face are counted, not silently skipped.
+images without a face are counted, not silently skipped. A dataset where nothing can be
+scored (every image unreadable, or no face in any photo) is one :class:`DatasetError`.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def folder_name(path: Path, split_dir: Path) -> str:
 def read_labelled_images(listing: FolderListing, detector=None) -> LabelledImages:
     """Read every listed image: resized face crops, or with ``detector`` (a
     :class:`~emotion_classification.inference.detection.FaceDetector`) the largest face of each photo.
-    Unreadable files are named in one :class:`BadDataWarning` and left out."""
+    Unreadable files are named in one :class:`BadDataWarning` and left out; when nothing can
+    be scored, :class:`DatasetError` says why in one line (:func:`check_scorable`)."""
     from tqdm import tqdm
 
     def read(path: Path):
@@ -175,8 +177,12 @@ def read_labelled_images(listing: FolderListing, detector=None) -> LabelledImage
             labels.append(label)
             names.append(folder_name(path, listing.root))
             notes[note] += 1
+    if not crops and not no_face:
+        raise DatasetError(f"{shown(listing.root)}: none of the {len(files)} image(s) could be "
+                           f"read: {listed(unreadable)}")
     if unreadable:
         warnings.warn(unreadable_text(listing.root, unreadable), BadDataWarning, stacklevel=2)
+    check_scorable(listing.root, len(crops), len(no_face))
     stacked = (np.stack(crops)[..., None] if crops
                else np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8))
     return LabelledImages(stacked, np.asarray(labels, np.int64), np.asarray(names, dtype=str),
@@ -184,10 +190,23 @@ def read_labelled_images(listing: FolderListing, detector=None) -> LabelledImage
                           notes["not square"], notes["several faces"])
 
 
-def unreadable_text(split_dir: Path, problems: list[str]) -> str:
-    """One line naming the files that could not be read (the first few)."""
+def check_scorable(split_dir: Path, faces: int, without_face: int) -> None:
+    """Raise :class:`DatasetError` when no image gave a face to score: with ``detect``, no
+    photo held a face the detector found."""
+    if not faces:
+        raise DatasetError(f"{shown(split_dir)}: no face found in any of the {without_face} "
+                           "image(s), so there is nothing to score; --detect is for whole "
+                           "photos (without it, each image is read as a face crop)")
+
+
+def listed(problems: list[str]) -> str:
+    """The first few problems, joined, with how many more there are."""
     shown_problems = problems[:MAX_NAMES_IN_WARNING]
     more = len(problems) - len(shown_problems)
-    tail = f"; ... and {more} more" if more else ""
+    return "; ".join(shown_problems) + (f"; ... and {more} more" if more else "")
+
+
+def unreadable_text(split_dir: Path, problems: list[str]) -> str:
+    """One line naming the files that could not be read (the first few)."""
     return (f"{shown(split_dir)}: {len(problems)} unreadable image(s) left out: "
-            f"{'; '.join(shown_problems)}{tail}")
+            f"{listed(problems)}")

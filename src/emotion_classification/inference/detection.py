@@ -61,6 +61,10 @@ REFINE_CHUNK = 256
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
+class FaceBoxError(ValueError):
+    """A face box that cannot be cut from its image; ``str(error)`` names the box."""
+
+
 @dataclass
 class Face:
     """One detected face in original-image pixel coordinates.
@@ -217,6 +221,28 @@ def to_face(detection: dict, scale: float, shape: tuple[int, ...]) -> Face:
                 confidence=float(detection["confidence"]), landmarks=landmarks)
 
 
+def clip_box(box, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``(x, y, w, h)`` cut to an image of ``shape``: the part of the box inside the image.
+
+    Raises :class:`FaceBoxError` naming the box when it is not four numbers, has no width or
+    height, or lies wholly outside the image: such a box holds no face to classify, and
+    slicing with it would take pixels from elsewhere or none at all.
+    """
+    try:
+        x, y, w, h = (int(value) for value in box)
+    except (TypeError, ValueError, OverflowError):
+        raise FaceBoxError(f"face box {box!r}: expected four whole numbers (x, y, w, h)"
+                           ) from None
+    if w <= 0 or h <= 0:
+        raise FaceBoxError(f"face box {(x, y, w, h)}: width and height must be positive")
+    height, width = shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise FaceBoxError(f"face box {(x, y, w, h)}: wholly outside the {width}x{height} "
+                           "image")
+    return x0, y0, x1 - x0, y1 - y0
+
+
 def square_around(box: tuple[int, int, int, int], margin: float = DEFAULT_MARGIN
                   ) -> tuple[float, float, int]:
     """Centre ``(cx, cy)`` and side of the square holding the box plus ``margin`` each side."""
@@ -256,6 +282,9 @@ def square_crop(image: np.ndarray, face: Face, margin: float = DEFAULT_MARGIN,
         x0, y0 = round(cx - side / 2), round(cy - side / 2)
         sx0, sy0 = max(0, x0), max(0, y0)
         sx1, sy1 = min(image.shape[1], x0 + side), min(image.shape[0], y0 + side)
+        if sx1 <= sx0 or sy1 <= sy0:  # an empty crop would crash OpenCV's border filling
+            raise FaceBoxError(f"face box {tuple(face.box)}: wholly outside the "
+                               f"{image.shape[1]}x{image.shape[0]} image")
         crop = image[sy0:sy1, sx0:sx1]
         pads = (sy0 - y0, y0 + side - sy1, sx0 - x0, x0 + side - sx1)
         if any(pads):

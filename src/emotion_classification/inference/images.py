@@ -3,7 +3,8 @@
 Images are read once, into RGB uint8, with the EXIF orientation applied, so boxes land on
 faces as an image viewer shows them. 16-bit images are scaled down, transparency is
 composited on white, and every unreadable input raises :class:`ImageReadError` whose text
-is one line, ``<source>: <problem>``.
+is one line, ``<source>: <problem>``. An animated or multi-page file is read from its first
+frame, with a :class:`MultiFrameWarning` saying so.
 
 :func:`expand_inputs` turns the paths given to ``predict`` into image files (folders are
 searched recursively), and :func:`sample_photo` is the portrait shipped with matplotlib, so
@@ -12,7 +13,9 @@ the command has something to run on in a fresh clone.
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +42,21 @@ class ImageReadError(ValueError):
         self.problem = problem
 
 
+class MultiFrameWarning(UserWarning):
+    """An animated GIF or multi-page TIFF: only its first frame was read."""
+
+
+def warn_if_multi_frame(image: Image.Image, source) -> None:
+    """Say that only the first frame of an animated or multi-page image is read."""
+    try:
+        frames = str(getattr(image, "n_frames", 1))
+    except (OSError, EOFError, ValueError):  # a damaged later frame: the first one was read
+        frames = "several"
+    if frames != "1":
+        warnings.warn(f"{shown(source)}: holds {frames} frames (animated or multi-page); "
+                      "only the first frame was read", MultiFrameWarning, stacklevel=3)
+
+
 def read_image(image, color_order: str = "rgb") -> np.ndarray:
     """Any supported image as an ``(H, W, 3)`` RGB uint8 array.
 
@@ -51,6 +69,7 @@ def read_image(image, color_order: str = "rgb") -> np.ndarray:
     if isinstance(image, np.ndarray):
         return array_to_rgb(image, color_order)
     if isinstance(image, Image.Image):
+        warn_if_multi_frame(image, "image")
         return pil_to_rgb(upright(image))
     if isinstance(image, str | os.PathLike):
         return read_image_file(Path(image))
@@ -58,12 +77,21 @@ def read_image(image, color_order: str = "rgb") -> np.ndarray:
 
 
 def missing_file_problem(path: Path, kind: str) -> str | None:
-    """Why ``path`` cannot be a ``kind`` file before opening it (missing, folder, empty)."""
-    if not path.exists():
-        return "no such file"
+    """Why ``path`` cannot be a ``kind`` file before opening it (missing, a link that leads
+    nowhere or back to itself, a folder, empty)."""
+    try:
+        status = path.stat()
+    except ValueError:
+        return "the path holds a NUL byte"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself)"
+        if path.is_symlink():
+            return f"broken symbolic link (it points at {shown(os.readlink(path))})"
+        return "no such file" if error.errno == errno.ENOENT else (error.strerror or str(error))
     if path.is_dir():
         return f"is a folder, not {kind}"
-    if path.stat().st_size == 0:
+    if status.st_size == 0:
         return "empty file (0 bytes)"
     return None
 
@@ -76,6 +104,7 @@ def read_image_file(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            warn_if_multi_frame(image, path)
             return pil_to_rgb(upright(image))
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image (unrecognised file format)") from None

@@ -5,6 +5,13 @@
     # or EmotionRecognizer("fast"), EmotionRecognizer("models/emotion_cnn.onnx")
     faces = recognizer.detect_emotions("people.jpg")
     faces[0]["top_emotion"], faces[0]["emotions"]["happy"], faces[0]["uncertain"]
+    recognizer.detect_emotions(cv2.imread("people.jpg"), color_order="bgr")  # OpenCV's order
+
+Arrays are RGB unless ``color_order="bgr"`` says otherwise (OpenCV's ``imread`` and video
+frames are BGR): a BGR array read as RGB swaps red and blue, which moves boxes and changes
+labels. Face boxes given by the caller are cut to the image; a box with no width or height,
+or one wholly outside the image, is refused with a
+:class:`~emotion_classification.inference.detection.FaceBoxError` naming it.
 
 MTCNN finds the faces of each image on its own (see :mod:`.detection`), so a face's box never
 depends on what else is in the batch; all faces of all images then go through the classifier
@@ -30,9 +37,10 @@ from emotion_classification.inference.detection import (
     DEFAULT_MIN_FACE_SIZE_PX,
     Face,
     FaceDetector,
+    clip_box,
     model_crops,
 )
-from emotion_classification.inference.images import read_image
+from emotion_classification.inference.images import read_image, to_uint8
 from emotion_classification.inference.uncertainty import uncertain_reason
 from emotion_classification.labels import CLASS_NAMES, IMAGE_SIZE_PX
 from emotion_classification.models.runtimes import PREDICT_BATCH_SIZE
@@ -55,22 +63,24 @@ class DetectorUnavailableError(ImportError):
 
 
 def open_classifier_and_record(model=None) -> tuple:
-    """``(classifier, record, name)`` for a model alias, a file or a Keras model in memory.
+    """``(classifier, record, name, file)`` for a model alias, a file or a Keras model in
+    memory.
 
     ``name`` is what results record as the model: the file as given (an alias as its file,
-    ``None`` as the default file), or ``in-memory model '<name>'``. A model in memory gets
-    the FER2013 classes and no calibration.
+    ``None`` as the default file), or ``in-memory model '<name>'``. ``file`` is the model
+    file found (``None`` for a model in memory), whichever folder the caller runs from. A
+    model in memory gets the FER2013 classes and no calibration.
     """
     from emotion_classification.labels import DEFAULT_MODEL_PATH, MODEL_ALIASES
     from emotion_classification.models.runtimes import KerasClassifier, open_model
 
     if model is None or isinstance(model, str | os.PathLike):
-        classifier, record, _ = open_model(model)
+        classifier, record, path = open_model(model)
         name = MODEL_ALIASES.get(model, model) if isinstance(model, str) else model
-        return classifier, record, str(name or DEFAULT_MODEL_PATH)
+        return classifier, record, str(name or DEFAULT_MODEL_PATH), path
     record = {"class_names": list(CLASS_NAMES),
               "calibration": {"temperature": 1.0, "uncertain_threshold": 0.0}}
-    return KerasClassifier(model), record, f"in-memory model {model.name!r}"
+    return KerasClassifier(model), record, f"in-memory model {model.name!r}", None
 
 
 def load_detector(threshold: float, min_face_size: int, needs_tensorflow: bool
@@ -85,12 +95,13 @@ def load_detector(threshold: float, min_face_size: int, needs_tensorflow: bool
         return None, str(error)
 
 
-def as_face(face) -> Face:
-    """A :class:`Face` as given, or one made from an ``(x, y, w, h)`` box (confidence 1)."""
+def as_face(face, shape: tuple[int, ...]) -> Face:
+    """A :class:`Face`, or one made from an ``(x, y, w, h)`` box (confidence 1), with its box
+    cut to an image of ``shape`` (:func:`clip_box` refuses a box with no area or outside
+    the image)."""
     if isinstance(face, Face):
-        return face
-    x, y, w, h = (int(v) for v in face)
-    return Face(box=(x, y, w, h), confidence=1.0)
+        return Face(clip_box(face.box, shape), face.confidence, dict(face.landmarks))
+    return Face(box=clip_box(face, shape), confidence=1.0)
 
 
 class EmotionRecognizer:
@@ -125,8 +136,8 @@ class EmotionRecognizer:
                  batch_size: int = PREDICT_BATCH_SIZE, model=None):
         if model is not None and model_path is not None:
             raise ValueError("give the model either as model_path or as model, not both")
-        self.classifier, self.record, self.model_path = open_classifier_and_record(
-            model if model is not None else model_path)
+        self.classifier, self.record, self.model_path, self.model_file = (
+            open_classifier_and_record(model if model is not None else model_path))
         self.model = self.classifier.model
         self.class_names = tuple(self.record["class_names"])
         calibration = self.record.get("calibration") or {}
@@ -161,8 +172,13 @@ class EmotionRecognizer:
                         ) -> list[dict]:
         """One dict per face (see :meth:`face_record`), faces ordered left to right.
 
-        ``faces`` (boxes ``(x, y, w, h)`` or :class:`Face` s) skips MTCNN: those faces are
-        classified, in the order given; a bare box counts as a sure detection (confidence 1).
+        ``image`` is a path, a PIL image or a numpy array; ``color_order`` says how an
+        array's channels are ordered: ``"rgb"`` (PIL, matplotlib, imageio) or ``"bgr"``
+        (``cv2.imread``, OpenCV video frames). ``faces`` (boxes ``(x, y, w, h)`` or
+        :class:`Face` s) skips MTCNN: those faces are classified, in the order given; a bare
+        box counts as a sure detection (confidence 1). A box reaching past the image's edge
+        is cut to it; one with no width or height, or wholly outside, raises
+        :class:`~emotion_classification.inference.detection.FaceBoxError`.
         """
         return self.detect_emotions_batch([image], color_order,
                                           None if faces is None else [faces])[0]
@@ -193,7 +209,8 @@ class EmotionRecognizer:
             detections = [sorted(found, key=lambda face: (face.box[0], face.box[1]))
                           for found in self.detector.detect_batch(list(rgbs))]
         else:
-            detections = [[as_face(face) for face in given] for given in faces]
+            detections = [[as_face(face, rgb.shape) for face in given]
+                          for rgb, given in zip(rgbs, faces, strict=True)]
         crops = [model_crops(rgb, faces, self.margin, self.align)
                  for rgb, faces in zip(rgbs, detections, strict=True)]
         empty = np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
@@ -207,10 +224,17 @@ class EmotionRecognizer:
         return results
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities for ``(N, 48, 48, 1)`` uint8 crops (one batched
-        call of the classifier per test-time view: two with flip, ten with ten_crop)."""
+        """Calibrated class probabilities for ``(N, 48, 48, 1)`` crops (one batched call of
+        the classifier per test-time view: two with flip, ten with ten_crop).
+
+        Crops are pixels 0..255, as uint8 or any number type. Floats whose largest value is
+        at most 1.0 are taken as 0..1 and scaled by 255, as :func:`read_image` does for
+        images (a 0..255 crop that dark is black either way); other values are rounded and
+        clipped to 0..255.
+        """
         from emotion_classification.models.runtimes import predict_probs
 
+        crops = to_uint8(np.asarray(crops))
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         probs = predict_probs(self.classifier, crops, self.batch_size, tta=self.tta)
