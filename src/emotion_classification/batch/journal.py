@@ -67,9 +67,9 @@ def journal_results(path: Path) -> Iterator[dict]:
 
 def changed_settings(old: dict | None, new: dict) -> list[str]:
     """The settings that differ. A model is known by its file's sha256 when both sides have
-    one: the same file named by another path (relative, absolute, a link) is the same."""
+    one, not by the path it was named by (relative, absolute, a link)."""
     old = old or {}
     keys = set(new) | set(old)
-    if old.get("model_sha256") and old.get("model_sha256") == new.get("model_sha256"):
+    if old.get("model_sha256") and new.get("model_sha256"):
         keys.discard("model")
     return sorted(key for key in keys if old.get(key) != new.get(key))

@@ -53,7 +53,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary name beside ``path`` (same suffix); rename it onto ``path`` once
     written. On an error the temporary file is removed and ``path`` is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = temp_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -62,12 +62,16 @@ def atomic_output(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def temp_name(path: Path) -> Path:
+    """The hidden name beside ``path`` that a file is written under before it is renamed
+    onto ``path`` (:func:`temp_target` maps it back)."""
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+
+
 def temp_target(path: str | os.PathLike) -> Path:
     """The file a temporary name of :func:`atomic_output` stands for (other paths as they
-    are): what an error line names, never the hidden temporary file."""
-    path = Path(path)
-    match = TEMP_FILE.match(path.name)
-    return path.with_name(path.name[match.end():]) if match else path
+    are): what an error line names, never the hidden temporary file or staging folder."""
+    return Path(*(TEMP_FILE.sub("", part, count=1) for part in Path(path).parts))
 
 
 def write_text(path: Path, text: str) -> None:
