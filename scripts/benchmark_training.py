@@ -63,7 +63,7 @@ PIPELINES = {
     "narrow": TrainConfig(widths=(32, 64, 128, 256)),
     "default_float32": TrainConfig(precision="float32"),
     "default_stock_bn": TrainConfig(fused_batch_norm=False),
-    "original": TrainConfig(model="seed_cnn", channels=3, precision="float32", optimizer="adam",
+    "original": TrainConfig(arch="seed_cnn", channels=3, precision="float32", optimizer="adam",
                             learning_rate=1e-3, schedule="plateau", label_smoothing=0.0,
                             augmentation="seed", fused_batch_norm=False),
 }
@@ -211,11 +211,11 @@ def main() -> None:
     for name, config in PIPELINES.items():
         rate, macs = images_per_second(config, images, labels, args.steps, args.repeats)
         results[name] = {"images_per_s": round(rate, 1), "multiply_adds_m": round(macs / 1e6, 1),
-                         "model": config.model,
+                         "model": config.arch,
                          "channels": config.channels,
                          "precision": choose_precision(config.precision),
                          "config": dataclasses.asdict(config)}
-        print(f"{name:>8}: {rate:7.1f} images/s ({config.model}, {config.channels} channel(s), "
+        print(f"{name:>8}: {rate:7.1f} images/s ({config.arch}, {config.channels} channel(s), "
               f"{results[name]['precision']})", flush=True)
     ratio = results["default"]["images_per_s"] / results["original"]["images_per_s"]
     uncropped = results["uncropped"]["images_per_s"] / results["original"]["images_per_s"]

@@ -78,7 +78,7 @@ def test_erase_blanks_a_box_on_some_faces_and_trains_the_resnet():
             assert differs.sum() >= 0.9 * box_px  # one filled rectangle
             assert 0.02 * 48 * 48 <= box_px <= 0.16 * 48 * 48
     assert 4 <= changed <= 40
-    config = TrainConfig(model="resnet18", widths=(16, 32), augmentation="erase",
+    config = TrainConfig(arch="resnet18", widths=(16, 32), augmentation="erase",
                          precision="float32", warmup_epochs=0)
     train_model, model = build_training_model(config, steps_per_epoch=1)
     faces = np.random.default_rng(0).uniform(0, 255, (16, 48, 48, 1)).astype("float32")

@@ -381,7 +381,7 @@ def test_train_help_describes_every_flag_with_its_choices_and_default(capsys):
             continue
         assert action.help and len(action.help.split()) >= 3, action.dest
     flags = {flag: action for action in parser._actions for flag in action.option_strings}
-    for name, choices in (("--model", {"emotion_cnn", "resnet18", "seed_cnn"}),
+    for name, choices in (("--arch", {"emotion_cnn", "resnet18", "seed_cnn"}),
                           ("--mixing", {"none", "mixup", "cutmix", "both"}),
                           ("--optimizer", {"adamw", "adam", "sgd"}),
                           ("--augmentation", {"default", "seed", "erase", "none"}),
@@ -488,3 +488,73 @@ def test_a_run_started_before_newer_fields_existed_still_resumes(tmp_path):
     check_same_config(tmp_path, config)
     with pytest.raises(RunError, match="mixing 'mixup' \\(was 'none'\\)"):
         check_same_config(tmp_path, TrainConfig(name="old", mixing="mixup"))
+
+
+@pytest.mark.parametrize("name", ["../reports", "a/b", "/tmp/elsewhere", "..", "a\\b", "."])
+def test_a_run_name_that_leads_outside_the_runs_folder_is_refused_in_one_line(
+        name, tmp_path, capsys):
+    """``train --name ../reports --restart`` must not touch reports/: the name is refused
+    before any folder is made, with one line and exit status 2."""
+    from emotion_classification.cli import train as train_cli
+    from emotion_classification.training.config import ConfigError
+    from emotion_classification.training.run_records import RunError, run_dir_for
+
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as refused:
+        train_cli.main(["--name", name, "--restart", "--runs-dir", str(runs)])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --name ") and "one folder name" in err[0]
+    assert not runs.exists() and sorted(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="one folder name"):
+        train(TrainConfig(name=name, runs_dir=str(runs)))
+    with pytest.raises(RunError, match="one folder name"):
+        run_dir_for(TrainConfig(name=name, runs_dir=str(runs)))
+
+
+def test_arch_names_the_network_and_the_old_model_flag_still_works(tmp_path, capsys):
+    """``--arch`` picks the architecture; ``--model resnet18`` (older commands and records)
+    is read as ``--arch resnet18`` with a note, and a run folder whose config.json says
+    ``"model"`` compares as the same config."""
+    from emotion_classification.training.run_records import RunError, check_same_config
+
+    config = parse_train_args(["--model", "resnet18", "--epochs", "3"])[0]
+    assert config.arch == "resnet18" and config.epochs == 3
+    assert "note: --model resnet18 is read as --arch resnet18" in capsys.readouterr().err
+    assert parse_train_args(["--model", "resnet18", "--arch", "resnet18"])[0].arch == "resnet18"
+    with pytest.raises(SystemExit):
+        parse_train_args(["--model", "resnet18", "--arch", "seed_cnn"])
+    assert "give --arch only" in capsys.readouterr().err
+    assert "--arch resnet18" in reproduce_command(config)
+    old = {("model" if k == "arch" else k): v
+           for k, v in json.loads(json.dumps(config.to_dict())).items()}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    check_same_config(tmp_path, config)
+    with pytest.raises(RunError, match="arch 'emotion_cnn' \\(was 'resnet18'\\)"):
+        check_same_config(tmp_path, TrainConfig(epochs=3))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_refuses_other_data_and_accepts_a_copy_of_its_own(tiny_run, tmp_path):
+    """Under one --name, another --data-dir would change the validation split mid-run: it is
+    refused in one line; the same images at another path resume as before."""
+    import dataclasses
+    import shutil
+
+    from emotion_classification.training.checkpoint import TrainingHooks
+    from emotion_classification.training.loop import TrainingInterrupted
+    from emotion_classification.training.run_records import RunError
+
+    def stop(epoch: int) -> None:
+        raise KeyboardInterrupt
+
+    root, config = tiny_run
+    config = dataclasses.replace(config, epochs=2)
+    with pytest.raises(TrainingInterrupted):
+        train(config, hooks=TrainingHooks(after_epoch_reported=stop))
+    other = write_dataset(tmp_path / "other", {"train": TRAIN_PER_CLASS + 1, "test": 2})
+    with pytest.raises(RunError, match="started on other data"):
+        train(dataclasses.replace(config, data_dir=str(other)))
+    copy = shutil.copytree(root, tmp_path / "copy")
+    record = train(dataclasses.replace(config, data_dir=str(copy)))
+    assert record["epochs_run"] == 2

@@ -51,7 +51,7 @@ def test_resnet18_is_the_cifar_form_and_keeps_the_48x48_contract():
     probs = keras.ops.convert_to_numpy(tiny(np.full((2, 48, 48, 3), 128.0, np.float32)))
     assert probs.shape == (2, 7)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    config = parse_train_args(["--model", "resnet18", "--widths", "16,16,32,32",
+    config = parse_train_args(["--arch", "resnet18", "--widths", "16,16,32,32",
                                "--channels", "3"])[0]
     built = train_module.build_model_from_config(config)  # crop 4: fewer pixels, same weights
     assert built.name == "resnet18" and built.input_shape == (None, 48, 48, 3)
@@ -166,7 +166,7 @@ def test_weight_average_is_the_mean_of_the_epochs_from_its_start_and_resumes(tmp
 
 
 def test_a_300_epoch_sgd_nesterov_cosine_recipe_is_valid():
-    args = ["--model", "resnet18", "--optimizer", "sgd", "--learning-rate", "0.05",
+    args = ["--arch", "resnet18", "--optimizer", "sgd", "--learning-rate", "0.05",
             "--weight-decay", "0.005", "--epochs", "300", "--warmup-epochs", "5",
             "--swa-start-epoch", "226", "--early-stopping-patience", "300",
             "--mixing", "mixup", "--mixing-alpha", "0.2"]
@@ -185,7 +185,7 @@ def test_a_300_epoch_sgd_nesterov_cosine_recipe_is_valid():
     assert rate(total // 2) < rate(warmup) and rate(total) == pytest.approx(0.0, abs=1e-9)
     later = [rate(s) for s in range(warmup, total + 1, steps_per_epoch)]
     assert all(a >= b for a, b in zip(later, later[1:], strict=False))
-    parsed = parse_train_args(shlex.split(reproduce_command(config))[4:])
+    parsed = parse_train_args(shlex.split(reproduce_command(config))[4:])[0]
     assert parsed.to_dict() | {"name": None} == config.to_dict() | {"name": None}
 
 
@@ -212,7 +212,7 @@ def tiny_config(data_dir, tmp_path, **changes) -> TrainConfig:
     Not fewer than 16 filters: with 4 and 8, TensorFlow 2.21's oneDNN kernels on this CPU
     crashed the process (a segmentation fault in the third epoch's ``fit``) in most runs.
     """
-    settings = dict(data_dir=str(data_dir), model="resnet18", widths=(16, 32), epochs=3,
+    settings = dict(data_dir=str(data_dir), arch="resnet18", widths=(16, 32), epochs=3,
                     batch_size=16, val_fraction=0.3, warmup_epochs=0, verbose=0,
                     precision="float32", optimizer="sgd", learning_rate=0.05,
                     augmentation="erase", mixing="both", class_weighting="sqrt",

@@ -181,6 +181,26 @@ def file_list_key(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def dataset_identity(data_dir: str | os.PathLike | None = None,
+                     splits: tuple[str, ...] = ("train",)) -> dict:
+    """What tells one copy of FER2013 from another, cheap to recompute: the resolved folder,
+    the images of each class folder and a hash of every image's name and size (not its
+    modification time, so an identical copy elsewhere is the same data). A resumed training
+    run compares it with the one it started on."""
+    root = find_dataset_dir(data_dir, tuple(splits))
+    digest, images = hashlib.sha1(), {}
+    if root.suffix == ".csv":
+        digest.update(f"{root.name}|{root.stat().st_size}".encode())
+        images[root.name] = 1
+    else:
+        for split in splits:
+            for path in list_image_files(root / split)[0]:
+                name = f"{split}/{path.parent.name}"
+                images[name] = images.get(name, 0) + 1
+                digest.update(f"{name}/{path.name}|{path.stat().st_size}\n".encode())
+    return {"path": str(root.resolve()), "images": images, "key": digest.hexdigest()[:16]}
+
+
 def default_cache_dir() -> Path:
     """``$EMOTION_CACHE_DIR`` or ``<project>/data/cache`` (git-ignored; never beside the data)."""
     return Path(os.environ.get("EMOTION_CACHE_DIR") or project_root() / "data" / "cache")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from emotion_classification.models.defaults import (
@@ -20,7 +21,7 @@ from emotion_classification.models.defaults import (
     DEFAULT_WIDTHS,
 )
 
-MODELS = ("emotion_cnn", "resnet18", "seed_cnn")
+ARCHS = ("emotion_cnn", "resnet18", "seed_cnn")
 AUGMENTATIONS = ("default", "seed", "erase", "none")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau")
@@ -36,6 +37,13 @@ RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
 #: (reports/benchmarks/training.json's fastest emotion_cnn) for 10 epochs of the whole train
 #: split, the cosine schedule compressed into them.
 PRESETS = {"quick": {"widths": (32, 64, 128, 256), "epochs": 10}}
+#: Config keys of older runs' ``config.json`` and records -> today's field.
+LEGACY_CONFIG_KEYS = {"model": "arch"}
+#: The old spelling of ``--arch``, accepted with a note (``--model`` names a model file in
+#: every other command).
+LEGACY_ARCH_FLAG = "--model"
+#: Characters a run name may not hold: it names one folder inside ``--runs-dir``.
+PATH_SEPARATORS = ("/", "\\")
 
 
 def option(default, help: str, choices: tuple | None = None):
@@ -47,9 +55,9 @@ def option(default, help: str, choices: tuple | None = None):
 class TrainConfig:
     """All hyperparameters of a training run (units in the names)."""
 
-    model: str = option("emotion_cnn", "Network: emotion_cnn (this project's VGG-style net), "
-                        "resnet18 (ResNet-18 for 48x48 faces) or seed_cnn (the original "
-                        "study's, 3-channel input).", MODELS)
+    arch: str = option("emotion_cnn", "Network architecture: emotion_cnn (this project's "
+                       "VGG-style net), resnet18 (ResNet-18 for 48x48 faces) or seed_cnn (the "
+                       "original study's, 3-channel input).", ARCHS)
     widths: tuple[int, ...] = option(DEFAULT_WIDTHS,
                                      "Filters of emotion_cnn's conv blocks or resnet18's stages, "
                                      "comma-separated (64,128,256,512 is the standard "
@@ -191,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "win. " + "; ".join(f"{name}: {preset_flags(name)}"
                                                  for name in sorted(PRESETS))
                              + " (default: none).")
+    parser.add_argument(LEGACY_ARCH_FLAG, dest="legacy_arch", choices=ARCHS, default=None,
+                        help="The old spelling of --arch, accepted with a note (elsewhere "
+                             "--model names a model file) (default: none).")
     for flag in RETIRED_FLAGS:
         parser.add_argument(flag, dest=f"retired_{flag[2:].replace('-', '_')}", default=None,
                             metavar="PATH",
@@ -235,8 +246,31 @@ class ConfigError(ValueError):
     """A combination of training settings that cannot run."""
 
 
+def modern_config(values: dict) -> dict:
+    """A config read from an older run's ``config.json`` or record with today's field names
+    (``model`` -> ``arch``), so old runs resume and compare as they were trained."""
+    renamed = {LEGACY_CONFIG_KEYS.get(key, key): value for key, value in values.items()}
+    return {**renamed, **{key: values[key] for key in LEGACY_CONFIG_KEYS.values()
+                          if key in values}}
+
+
+def name_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot be a run's folder inside ``--runs-dir``, or None: it must be one
+    plain folder name, never a path that leads elsewhere (``..``, ``/``, an absolute path)."""
+    if name is None:
+        return None
+    if (name.strip() in ("", ".", "..") or any(s in name for s in PATH_SEPARATORS)
+            or "\0" in name or os.path.isabs(name)):
+        return (f"--name {name!r}: a run name is one folder name inside --runs-dir, without "
+                "'/', '..' or an absolute path")
+    return None
+
+
 def config_problem(config: TrainConfig) -> str | None:
     """What is wrong with a config that each flag's type and choices cannot catch, or None."""
+    problem = name_problem(config.name)
+    if problem:
+        return problem
     if not config.widths or min(config.widths) < 1:
         return f"--widths must be positive filter counts, got {flag_value(config.widths)}"
     if not config.mixing_alpha > 0:
@@ -261,10 +295,13 @@ def check_config(config: TrainConfig) -> None:
 def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     """The config and the run controls (``restart``, ``finish_only``) from ``train`` flags.
 
-    A retired flag is ignored with a note on stderr; a config that cannot run (see
-    :func:`config_problem`) is a usage error.
+    A retired flag is ignored with a note on stderr, ``--model ARCH`` is taken as ``--arch``
+    with a note; a config that cannot run (see :func:`config_problem`) is one ``error:``
+    line and exit status 2, as for a usage error.
     """
     import sys
+
+    from emotion_classification.utils.console import error_line, note_line
 
     parser = build_parser()
     argv = modern_booleans(list(sys.argv[1:] if argv is None else argv))
@@ -274,11 +311,19 @@ def parse_train_args(argv: list[str] | None = None) -> tuple[TrainConfig, argpar
     args = parser.parse_args(argv)
     for flag in RETIRED_FLAGS:
         if getattr(args, f"retired_{flag[2:].replace('-', '_')}") is not None:
-            print(f"note: {flag} is ignored: train writes each run to RUNS_DIR/NAME/, and "
-                  "promote makes a run the shipped model", file=sys.stderr)
+            note_line(f"{flag} is ignored: train writes each run to RUNS_DIR/NAME/, and "
+                      "promote makes a run the shipped model")
+    if args.legacy_arch is not None:
+        if args.arch not in (TrainConfig.arch, args.legacy_arch):
+            parser.error(f"{LEGACY_ARCH_FLAG} {args.legacy_arch} and --arch {args.arch} "
+                         "disagree: give --arch only")
+        note_line(f"{LEGACY_ARCH_FLAG} {args.legacy_arch} is read as --arch {args.legacy_arch} "
+                  "(the architecture flag is --arch; --model names a model file elsewhere)")
+        args.arch = args.legacy_arch
     names = {item.name for item in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     problem = config_problem(config)
     if problem:
-        parser.error(problem)
+        error_line(problem)
+        raise SystemExit(2)
     return config, args

@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_classification.data.fer2013 import Split, load_fer2013, small_subset, train_val_split
+from emotion_classification.data.fer2013 import (
+    Split,
+    dataset_identity,
+    load_fer2013,
+    small_subset,
+    train_val_split,
+)
 from emotion_classification.data.framing import framed_epoch
 from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.labels import CLASS_NAMES
@@ -58,6 +64,7 @@ from emotion_classification.training.run_records import (
     RECORD_FILE,
     RunError,
     check_same_config,
+    check_same_data,
     clear_run,
     comparable,
     default_run_name,
@@ -109,16 +116,16 @@ def build_model_from_config(config: TrainConfig):
     """The (float32 or mixed) model the config describes, without augmentation."""
     from emotion_classification.models.architectures import emotion_cnn, resnet18, seed_cnn
 
-    if config.model == "seed_cnn":
+    if config.arch == "seed_cnn":
         return seed_cnn(channels=config.channels)
-    if config.model == "resnet18":
+    if config.arch == "resnet18":
         return resnet18(widths=tuple(config.widths), dropout=config.dropout,
                         crop_px=config.crop_px, channels=config.channels)
-    if config.model == "emotion_cnn":
+    if config.arch == "emotion_cnn":
         return emotion_cnn(widths=tuple(config.widths), convs_per_block=config.convs_per_block,
                            dropout=config.dropout, head_units=config.head_units,
                            block_dropout=config.block_dropout, crop_px=config.crop_px)
-    raise ValueError(f"unknown model {config.model!r}: use emotion_cnn, resnet18 or seed_cnn")
+    raise ValueError(f"unknown --arch {config.arch!r}: use emotion_cnn, resnet18 or seed_cnn")
 
 
 
@@ -216,6 +223,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
                   f"validation accuracy {record['validation']['accuracy']}); nothing to do "
                   "(--restart trains it again)", flush=True)
             return record
+        check_same_data(run_dir, dataset_identity(config.data_dir))
         write_json(run_dir / CONFIG_FILE, config.to_dict())
         return run(config, run_dir, finish_only, started_s, hooks or TrainingHooks())
 
@@ -355,7 +363,7 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
     if config.mixing == "none":
         x, y, weights = x_train[order], targets[order], sample_weight[order]
     else:
-        crop_px = 0 if config.model == "seed_cnn" else config.crop_px  # seed_cnn sees it all
+        crop_px = 0 if config.arch == "seed_cnn" else config.crop_px  # seed_cnn sees it all
         x, y, weights = mixed_epoch(x_train, targets, sample_weight, order, config.batch_size,
                                     mixing=config.mixing, alpha=config.mixing_alpha,
                                     probability=config.mixing_probability, crop_px=crop_px,

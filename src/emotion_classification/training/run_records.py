@@ -27,6 +27,8 @@ from emotion_classification.training.config import (
     TrainConfig,
     flag_name,
     flag_value,
+    modern_config,
+    name_problem,
 )
 from emotion_classification.training.tensorboard import TENSORBOARD_DIR
 from emotion_classification.utils.files import (
@@ -41,6 +43,8 @@ MODEL_FILE = "model.keras"
 RECORD_FILE = "model.json"
 HISTORY_FILE = "history.csv"
 CONFIG_FILE = "config.json"
+#: Which data the run started on (:func:`~emotion_classification.data.fer2013.dataset_identity`).
+DATA_FILE = "data.json"
 CURVES_FILE = "figures/learning_curves.png"
 #: Fields of a record that differ between two identical runs (how long they took).
 TIMING_FIELDS = ("wall_time_s", "run_time_s")
@@ -56,7 +60,11 @@ def default_run_name() -> str:
 
 
 def run_dir_for(config: TrainConfig) -> Path:
-    """``runs_dir/name`` (relative paths from the project root)."""
+    """``runs_dir/name`` (relative paths from the project root); a name that would lead
+    outside ``runs_dir`` (``..``, a separator, an absolute path) is a :class:`RunError`."""
+    problem = name_problem(config.name)
+    if problem:
+        raise RunError(problem)
     return project_path(config.runs_dir) / config.name
 
 
@@ -179,7 +187,7 @@ def check_same_config(run_dir: Path, config: TrainConfig) -> None:
     if not path.is_file():
         return
     defaults = json.loads(json.dumps(TrainConfig().to_dict()))  # fields newer than the run
-    theirs = comparable(defaults | json.loads(path.read_text(encoding="utf-8")))
+    theirs = comparable(defaults | modern_config(json.loads(path.read_text(encoding="utf-8"))))
     ours = comparable(json.loads(json.dumps(config.to_dict())))
     changed = [f"{k} {ours.get(k)!r} (was {theirs.get(k)!r})"
                for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
@@ -188,10 +196,25 @@ def check_same_config(run_dir: Path, config: TrainConfig) -> None:
                        f"{', '.join(changed)}; give another --name, or --restart to discard it")
 
 
+def check_same_data(run_dir: Path, identity: dict) -> None:
+    """Refuse to continue a run folder on other data than it started on (its validation
+    split would change mid-run); a run's first start records its data."""
+    path = run_dir / DATA_FILE
+    if not path.is_file():
+        write_json(path, identity)
+        return
+    theirs = json.loads(path.read_text(encoding="utf-8"))
+    if theirs.get("key") != identity["key"]:
+        raise RunError(f"{shown_path(run_dir)}: this run was started on other data, "
+                       f"{theirs.get('path')} ({sum(theirs.get('images', {}).values())} "
+                       f"images), not {identity['path']} ({sum(identity['images'].values())} "
+                       "images); give another --name, or --restart to discard it")
+
+
 def clear_run(run_dir: Path) -> None:
     """Remove what ``train`` wrote in a run folder (for ``--restart``)."""
     shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     shutil.rmtree(run_dir / "figures", ignore_errors=True)
     shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
-    for name in (MODEL_FILE, RECORD_FILE, HISTORY_FILE, CONFIG_FILE):
+    for name in (MODEL_FILE, RECORD_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE):
         (run_dir / name).unlink(missing_ok=True)
