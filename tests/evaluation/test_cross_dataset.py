@@ -255,3 +255,72 @@ def test_detect_scores_the_largest_face_and_counts_images_without_one(
     assert len(analysis.faces) == 1
     index = list(images.names).index("neutrality/one.png")
     assert np.array_equal(images.crops[index], analysis.crops[0])
+
+
+# ----------------------------------------------------------------------------- issue 27
+
+
+def made_up_faces(root: Path, folders: tuple[str, ...] = ("happy", "sad")) -> Path:
+    """A tiny face-crop dataset: three made-up 48x48 faces per folder."""
+    from made_files import face
+
+    for label, folder in enumerate(folders):
+        (root / folder).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(root / folder / f"{i}.png"), face(40 * label + i))
+    return root
+
+
+@pytest.mark.slow
+def test_datasets_whose_folders_share_a_name_keep_their_own_outputs(tmp_path, outputs,
+                                                                      tiny_model_path, capsys):
+    first = made_up_faces(tmp_path / "one" / "faces")
+    second = made_up_faces(tmp_path / "two" / "faces", ("angry", "fear", "neutral"))
+    for root in (first, second):
+        assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root)]) == 0
+    capsys.readouterr()
+    assert evaluated(first) != evaluated(second)
+    for root in (first, second):
+        assert evaluated(root).parent == outputs and evaluated(root).name.startswith("faces-")
+        report = json.loads((evaluated(root) / "evaluation.json").read_text())
+        assert report["data"] == str(root)
+    assert evaluated(first) == dataset_eval.dataset_outputs(tmp_path / "one" / ".." / "one" /
+                                                             "faces")[1].parent
+
+
+def test_a_dataset_of_unreadable_images_is_one_line(tmp_path, outputs, tiny_model_path, capsys):
+    root = tmp_path / "broken"
+    (root / "happy").mkdir(parents=True)
+    (root / "happy" / "a.jpg").write_text("not a picture")
+    (root / "happy" / "b.png").write_bytes(b"")
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: {root}: none of the 2 image(s) could be read: happy/a.jpg: not an "
+                   "image (unrecognised file format); happy/b.png: empty file (0 bytes)\n")
+    assert not outputs.exists()
+
+
+def test_detect_without_any_face_is_one_line(tmp_path, outputs, tiny_model_path, capsys):
+    root = tmp_path / "landscapes"
+    for folder in ("happy", "sad"):
+        (root / folder).mkdir(parents=True)
+        write_no_faces_photo(root / folder / "view.jpg")
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root),
+                              "--detect"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: {root}: no face found in any of the 2 image(s), so there is nothing "
+                   "to score; --detect is for whole photos (without it, each image is read as "
+                   "a face crop)\n")
+    assert not outputs.exists()
+
+
+def test_a_class_map_in_latin1_is_one_line_and_a_byte_order_mark_is_skipped(tmp_path, capsys):
+    latin = tmp_path / "map.csv"
+    latin.write_bytes("folder,class\ncolère,angry\n".encode("latin-1"))
+    assert evaluate_cli.main(["--data", str(tmp_path), "--class-map", str(latin)]) == 2
+    assert capsys.readouterr().err == (f"error: {latin}: not UTF-8 text (byte 0xe8 at offset "
+                                       "16); save it as UTF-8\n")
+    for name, text in (("excel.csv", "folder,class\ncolère,angry\n"),
+                       ("map.json", '{"colère": "angry"}')):
+        (tmp_path / name).write_text(text, encoding="utf-8-sig")
+        assert read_class_map_file(tmp_path / name) == {"colère": "angry"}

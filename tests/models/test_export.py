@@ -5,7 +5,10 @@ The ONNX export and the runtimes without TensorFlow are tested in ``test_onnx.py
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from made_files import fake_fer2013
 from emotion_classification.cli.export import main
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.models import export as export_module
 from emotion_classification.models.export import compare_with_keras, export_tflite
 from emotion_classification.models.files import ModelFileError
 from emotion_classification.models.runtimes import (
@@ -134,3 +138,79 @@ def test_cli_takes_relative_paths_from_the_current_folder(tiny_model_path, tmp_p
         "mine_float32.tflite", "mine_int8.tflite"]
     assert "saved " in capsys.readouterr().err
     assert DEFAULT_OUT_DIR == "outputs/export" and parse_args([]).out is None
+
+
+# ----------------------------------------------------------------------------- write errors
+
+
+def test_cli_out_that_is_a_file_is_one_line_before_any_conversion(tiny_model_path, tmp_path,
+                                                                 capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert main(["--model", str(tiny_model_path), "--out", str(taken)]) == 2
+    assert capsys.readouterr().err == (f"error: {taken}: is a file, not a folder; choose "
+                                       "another --out\n")
+    assert taken.read_text() == "mine"
+
+
+def test_cli_check_with_a_bad_batch_size_writes_nothing(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_model_path), "--out", str(out), "--check",
+                 "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == "error: --batch-size must be a positive image count, got 0\n"
+    assert not out.exists()
+
+
+def test_cli_read_only_folder_is_not_blamed_on_the_conversion(tiny_model_path, tmp_path,
+                                                              monkeypatch, capsys):
+    """A folder that refuses writing (read-only file system, no permission): os.access
+    says so even to root, which ignores permission bits, so the test asks it to."""
+    out = tmp_path / "read_only"
+    out.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != out and access(path, mode))
+    assert main(["--model", str(tiny_model_path), "--out", str(out), "--format", "onnx"]) == 2
+    assert capsys.readouterr().err == (f"error: {out}: cannot write in the export folder "
+                                       "(read-only or permission denied); choose another --out\n")
+    assert not list(out.iterdir())
+
+
+class StandInExport:
+    """Stands for the Keras model being exported: writes nothing, or fails writing its file
+    with the error number given."""
+
+    def __init__(self, number: int | None = None):
+        self.number = number
+
+    def export(self, filepath, *args, **kwargs):
+        if self.number is not None:
+            raise OSError(self.number, os.strerror(self.number), str(filepath))
+
+
+@pytest.mark.parametrize("number", [errno.EACCES, errno.ENOSPC])
+def test_cli_onnx_write_errors_name_the_file_not_the_conversion(tiny_model_path, tmp_path,
+                                                                monkeypatch, capsys, number):
+    out = tmp_path / "out"
+    monkeypatch.setattr(export_module, "inference_model", lambda model: StandInExport(number))
+    assert main(["--model", str(tiny_model_path), "--out", str(out), "--format", "onnx"]) == 1
+    assert capsys.readouterr().err == (f"error: {out / 'tiny.onnx'}: cannot write "
+                                       f"({os.strerror(number)})\n")
+    assert not list(out.iterdir())  # no temporary file left
+
+
+def test_cli_full_disk_writing_tflite_names_the_file(tiny_model_path, tmp_path, monkeypatch,
+                                                     capsys):
+    """The conversion is stood in for (its result does not matter here); the disk is full
+    when the first file is written."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(export_module, "inference_model", lambda model: StandInExport())
+    monkeypatch.setattr(export_module, "convert_saved_model", lambda folder, quantize: b"model")
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    assert main(["--model", str(tiny_model_path), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: {out / 'tiny_float32.tflite'}: cannot write "
+                                       "(No space left on device)\n")
+    assert not list(out.iterdir())

@@ -58,11 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO lines
     from emotion_classification.cli.paths import model_argument, output_path
     from emotion_classification.data.fer2013 import DatasetError, DatasetNotFoundError, load_fer2013
+    from emotion_classification.inference.images import shown
     from emotion_classification.models.files import ModelFileError, resolve_model_path
-    from emotion_classification.utils.files import shown_path, write_json
+    from emotion_classification.utils.console import error_line
+    from emotion_classification.utils.files import shown_path, temp_target, write_json
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.batch_size < 1:  # checked before anything is written
+        error_line(f"--batch-size must be a positive image count, got {args.batch_size}")
+        return 2
     model = model_argument(args.model)
     out_dir = output_path(args.out, DEFAULT_OUT_DIR)
     try:
@@ -75,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         test = load_fer2013(args.data_dir, splits=("test",))["test"]
         table = compare_with_keras(model_path, files, test.images, test.labels, args.batch_size)
+        report_path = output_path(args.report, DEFAULT_REPORT_PATH)
+        command = " ".join(["python -m emotion_classification export", *argv])
+        write_json(report_path, check_report(model_path, files, table, len(test),
+                                             args.batch_size, command))
     except (ModelFileError, ExportError, DatasetError, DatasetNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        error_line(str(error))
         return 2
-    report_path = output_path(args.report, DEFAULT_REPORT_PATH)
-    command = " ".join(["python -m emotion_classification export", *argv])
-    write_json(report_path, check_report(model_path, files, table, len(test), args.batch_size,
-                                         command))
+    except OSError as error:  # a full disk, a folder that refuses writing
+        written = temp_target(error.filename) if error.filename else out_dir
+        error_line(f"{shown(written)}: cannot write ({error.strerror or error})")
+        return 1
     print(table.to_string())
     print(f"saved {shown_path(report_path)}", file=sys.stderr)
     return 0

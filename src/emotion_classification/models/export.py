@@ -107,6 +107,23 @@ def convert_saved_model(saved_model_dir: Path, quantize: bool) -> bytes:
     return converter.convert()
 
 
+def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Create the export folder, or raise :class:`ExportError` saying in one line why the
+    files cannot go there (before any conversion runs)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: is a file, not a folder; choose another --out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"{out_dir}: cannot create the export folder "
+                          f"({error.strerror or error})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ExportError(f"{out_dir}: cannot write in the export folder (read-only or "
+                          "permission denied); choose another --out")
+    return out_dir
+
+
 def export_tflite(model_path: str | os.PathLike | None = None,
                   out_dir: str | os.PathLike = DEFAULT_OUT_DIR) -> dict[str, Path]:
     """Convert a ``.keras`` model to float32 and int8 ``.tflite`` files; return their paths.
@@ -116,13 +133,16 @@ def export_tflite(model_path: str | os.PathLike | None = None,
     and :class:`ExportError` when the converter fails.
     """
     model_path, model = load_for_export(model_path)
-    paths = tflite_paths_for(model_path, out_dir)
+    paths = tflite_paths_for(model_path, prepare_out_dir(out_dir))
     with tempfile.TemporaryDirectory(prefix="tflite-export-") as tmp:
         saved_model_dir = Path(tmp) / "saved_model"
         try:
             inference_model(model).export(str(saved_model_dir), format="tf_saved_model",
                                           verbose=False)
             flatbuffers = {v: convert_saved_model(saved_model_dir, v == "int8") for v in VARIANTS}
+        except OSError as error:  # the temporary folder, not the conversion, failed
+            raise ExportError(f"{tempfile.gettempdir()}: cannot write the temporary SavedModel "
+                              f"({error.strerror or error})") from None
         except Exception as error:  # the converter raises many types
             raise ExportError(f"{model_path}: TensorFlow Lite conversion failed ({error})") from error
     for variant, path in paths.items():
@@ -141,7 +161,7 @@ def export_onnx(model_path: str | os.PathLike | None = None,
     import keras
 
     model_path, model = load_for_export(model_path)
-    path = onnx_path_for(model_path, out_dir)
+    path = onnx_path_for(model_path, prepare_out_dir(out_dir))
     signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
                                  name="pixels")]
     with atomic_output(path) as tmp, warnings.catch_warnings():
@@ -151,6 +171,8 @@ def export_onnx(model_path: str | os.PathLike | None = None,
             inference_model(model).export(str(tmp), format="onnx", verbose=False,
                                           input_signature=signature)
             open_classifier(tmp)
+        except OSError:  # writing the file failed (a full disk), not the conversion
+            raise
         except Exception as error:  # tf2onnx and onnxruntime raise many types
             raise ExportError(f"{model_path}: ONNX conversion failed ({error})") from error
     copy_record(model_path, path)
