@@ -9,11 +9,13 @@ row's record (Python's format mini-language) or a function of the row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import re
 import shlex
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from emotion_classification.evaluation.table_specs import USAGE_TABLE_SPECS
@@ -33,10 +35,35 @@ SPLITS = {"test": "full test folder", "public_test": "PublicTest half",
           "private_test": "PrivateTest half"}
 CPU_RUNS = ["cpu_default_run", "cpu_full_run", "cpu_fused_uncropped_run", "cpu_e40_uncropped_run",
             "cpu_distill_run", "cpu_ensemble_distill_run", "cpu_ensemble_distill_w32_run"]
+#: A benchmark record's key saying its measurements of the shipped model were not made again
+#: for the model now shipped (``promote`` writes it); its tables say so instead of numbers.
+NOT_RE_MEASURED = "not_re_measured"
+NOT_RE_MEASURED_CELL = "not re-measured"
+#: Tables that show measurements of the shipped model, by the benchmark record they read.
+MODEL_MEASUREMENTS = {"inference-speed": "inference", "video-benchmark": "video",
+                      "pipeline-gap": "pipeline_gap", "streaming": "streaming"}
+#: Where records are read from instead of the checkout (innermost last): ``promote`` renders
+#: the documents from its staged records before it replaces them (:func:`records_from`).
+READERS: list[Callable[[str], Path]] = []
+
+
+def record_path(path: str) -> Path:
+    """The file holding the record at ``path`` (relative to the checkout)."""
+    return READERS[-1](path) if READERS else ROOT / path
+
+
+@contextlib.contextmanager
+def records_from(where: Callable[[str], Path]) -> Iterator[None]:
+    """Read every record through ``where`` (a path in the checkout -> the file) meanwhile."""
+    READERS.append(where)
+    try:
+        yield
+    finally:
+        READERS.pop()
 
 
 def load(path: str) -> dict:
-    return json.loads((ROOT / path).read_text())
+    return json.loads(record_path(path).read_text())
 
 
 def bench(name: str) -> dict:
@@ -74,7 +101,7 @@ def flags(command: str, drop: frozenset = frozenset()) -> str:
 
 
 def epoch_s(name: str) -> list[float]:
-    with open(ROOT / f"reports/benchmarks/{name}.history.csv") as f:
+    with open(record_path(f"reports/benchmarks/{name}.history.csv")) as f:
         return [float(row["epoch_time_s"]) for row in csv.DictReader(f)]
 
 
@@ -101,7 +128,10 @@ def tested_runs() -> list[dict]:
 
 
 def speed(fer: dict | None, *names: str) -> str:
-    """Median classifier faces/s of the named peers.json rounds, e.g. ``339 (Keras)``."""
+    """Median classifier faces/s of the named peers.json rounds, e.g. ``339 (Keras)``;
+    ``not re-measured`` when they were dropped for a newly shipped model."""
+    if set(names) & set((fer or {}).get(NOT_RE_MEASURED, {}).get("rounds", [])):
+        return NOT_RE_MEASURED_CELL
     rounds = (fer or {}).get("throughput_faces_per_s", {})
     labels = {"int8_tflite_batched": "int8 TFLite", "tflite_one_per_call": "TFLite, one per call",
               "batched": "Keras"}
@@ -111,8 +141,8 @@ def speed(fer: dict | None, *names: str) -> str:
 
 
 def results() -> str:
-    ev, peers = load("reports/evaluation.json"), ROOT / "reports/benchmarks/peers.json"
-    fast = ROOT / "reports/evaluation_fast.json"
+    ev, peers = load("reports/evaluation.json"), record_path("reports/benchmarks/peers.json")
+    fast = record_path("reports/evaluation_fast.json")
     fer = json.loads(peers.read_text()) if peers.is_file() else None
     fer_cells = [cell(fer, f"results.{PEER_MODEL}.{k}accuracy:.4f")
                  for k in ("", "public_test_", "private_test_")] if fer else ["not measured yet"]
@@ -226,7 +256,7 @@ TABLE_SPECS = {  # name: (rows from the records, columns)
 
 def model() -> str:
     m = load("models/emotion_cnn.json")
-    size_mb = (ROOT / "models/emotion_cnn.keras").stat().st_size / 1e6
+    size_mb = record_path("models/emotion_cnn.keras").stat().st_size / 1e6
     items = {"parameters": f"{m['parameters']:,}", "file size": f"{size_mb:.1f} MB",
              "input": f"{m['input']['shape']} {m['input']['color']} {m['input']['range']}",
              "trained on": m["hardware"], "backend, precision": f"{m['backend']}, {m['precision']}",
@@ -320,14 +350,29 @@ TABLES = {"results": results, "model": model, "targets": targets, "seeds": seeds
              for name, (rows, spec) in USAGE_TABLE_SPECS.items()}}
 
 
+def not_re_measured(marked: dict) -> str:
+    """The table shown for a benchmark not measured again for the model now shipped."""
+    return table(["measurement", "for the model now shipped"],
+                 [[NOT_RE_MEASURED_CELL, f"shipped sha256 {marked['model_sha256'][:12]}; "
+                   f"`{marked['command']}` measures it again"]])
+
+
+def rendered(name: str) -> str:
+    """One table as its records say now (see :data:`MODEL_MEASUREMENTS`)."""
+    record = MODEL_MEASUREMENTS.get(name)
+    if record and NOT_RE_MEASURED in (marked := bench(record)):
+        return not_re_measured(marked[NOT_RE_MEASURED])
+    return TABLES[name]()
+
+
 def render(text: str) -> str:
     """``text`` with every marked table replaced by what its records say now."""
-    return MARKER.sub(lambda m: f"{m[1]}{TABLES[m[2]]()}\n{m[4]}", text)
+    return MARKER.sub(lambda m: f"{m[1]}{rendered(m[2])}\n{m[4]}", text)
 
 
 def stale_tables(name: str, text: str) -> list[str]:
     """``NAME: table`` for each table of a document that differs from its records."""
-    return [f"{name}: {m[2]}" for m in MARKER.finditer(text) if m[3] != TABLES[m[2]]() + "\n"]
+    return [f"{name}: {m[2]}" for m in MARKER.finditer(text) if m[3] != rendered(m[2]) + "\n"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,195 +1,245 @@
 """Make a finished training run the shipped model: the one deliberate step that replaces
-``models/emotion_cnn.*`` and what depends on it in ``reports/``.
+``models/emotion_cnn.*`` and every file made from it.
 
-``python -m emotion_classification promote runs/<name>`` copies the run's model, record and
-history, re-evaluates the model (test metrics, calibration fitted on the validation split,
-``reports/evaluation.json`` and its figures), redraws the learning curves, re-exports the
-TensorFlow Lite files and re-renders the README tables. Everything is built in a staging
-folder first and renamed into place at the end, so a failure leaves the shipped files as
-they were. It prints what it replaced: validation and test accuracy, old and new, and the
-sha256 of both models.
+``python -m emotion_classification promote runs/<name>`` holds a lock on ``models/`` (a
+second promote is refused), checks the run (:mod:`.promote_checks`: its record against its
+files, its validation accuracy against the shipped model's, unless forced), builds every file
+it replaces in a staging folder (:mod:`.promote_stage` for the model's files,
+:mod:`.promote_documents` for notebooks, README and docs tables and the provenance), says
+what it is about to replace, old -> new, and only then renames the staged files into place,
+all at the end and together: an error or Ctrl-C before that leaves every committed file as
+it was.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from emotion_classification.training.run_records import (
-    HISTORY_FILE,
-    MODEL_FILE,
-    RECORD_FILE,
-    shown_path,
+from emotion_classification.training.checkpoint import interrupts_deferred
+from emotion_classification.training.promote_checks import (
+    CheckedRun,
+    PromoteError,
+    RefusedError,
+    checked_run,
+    gate,
 )
-from emotion_classification.utils.files import project_path, project_root, write_json
+from emotion_classification.training.promote_documents import (
+    stage_documents,
+    stage_notebooks,
+    stage_provenance,
+    unmade,
+    without_staging_paths,
+)
+from emotion_classification.training.promote_stage import (
+    Stage,
+    stage_benchmarks,
+    stage_evaluation,
+    stage_export_report,
+    stage_exports,
+    stage_grad_cam,
+    stage_model,
+    staged_files,
+)
+from emotion_classification.training.provenance import (
+    PROVENANCE_PATH,
+    ROLES,
+    model_path,
+    read_provenance,
+    sha256,
+)
+from emotion_classification.training.run_records import MODEL_FILE
+from emotion_classification.utils.files import project_path, project_root, shown_path
 
-SHIPPED_STEM = "emotion_cnn"
-#: What ``--as`` can replace: the file stem in models/, the evaluation report and the figure
-#: folder in reports/. The fast model's files sit beside the accurate model's, never on them.
-ROLES = {"accurate": {"stem": SHIPPED_STEM, "report": "evaluation.json", "figures": "figures"},
-         "fast": {"stem": f"{SHIPPED_STEM}_fast", "report": "evaluation_fast.json",
-                  "figures": "figures/fast"}}
+STAGING_PREFIX = ".promote-"
+BACKUP_FOLDER = ".replaced"
+
+def ignore(_) -> None:
+    """The default hook: nothing happens."""
 
 
-class PromoteError(ValueError):
-    """A run that cannot be promoted (missing, unfinished, without a record)."""
+@dataclass(frozen=True)
+class PromoteHooks:
+    """Callables promote runs at fixed points, for the command line and the tests.
+
+    ``stage(name)`` runs before each stage is built; ``before_place(result)`` once everything
+    is built, before anything is replaced (the command prints old -> new there).
+    """
+
+    stage: Callable[[str], None] = ignore
+    before_place: Callable[[dict], None] = ignore
 
 
-def check_run(run_dir: Path) -> dict:
-    """The finished run's record; a one-line :class:`PromoteError` otherwise."""
-    if not run_dir.is_dir():
-        raise PromoteError(f"{run_dir}: no such run folder")
-    record_path, model_path = run_dir / RECORD_FILE, run_dir / MODEL_FILE
-    manifest_path = run_dir / "checkpoint" / "manifest.json"
-    if not record_path.is_file() and manifest_path.is_file():
-        done = json.loads(manifest_path.read_text())["progress"]["epochs_done"]
-        raise PromoteError(f"{run_dir}: the run is unfinished ({done} epochs done); give its "
-                           "train command again to finish it first")
-    if not record_path.is_file():
-        raise PromoteError(f"{run_dir}: no {RECORD_FILE}: not a finished training run")
-    if not model_path.is_file():
-        raise PromoteError(f"{run_dir}: no {MODEL_FILE} beside its record")
+@contextlib.contextmanager
+def promote_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` (``models/``) for this process: a second promote is refused."""
+    import fcntl
+
+    descriptor = os.open(folder, os.O_RDONLY)
     try:
-        return json.loads(record_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PromoteError(f"{record_path}: not a readable JSON record ({error})") from None
-
-
-def sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def summary(record: dict | None, model_path: Path) -> dict:
-    """Validation accuracy, test accuracy (when evaluated) and sha256 of a model."""
-    record = record or {}
-    test = record.get("test_metrics", {}).get("test", {})
-    return {"validation_accuracy": record.get("validation", {}).get("accuracy"),
-            "test_accuracy": test.get("accuracy"), "sha256": sha256(model_path)}
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RefusedError(f"{shown_path(folder)}: another promote is running; wait for "
+                               "it to end") from None
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def read_record(path: Path) -> dict | None:
     """A JSON record, or None when it is missing or unreadable."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
 
 
-def stage(run_dir: Path, record: dict, staging: Path, *, data_dir: str | None,
-          small_per_class: int, role: str = "accurate") -> dict[str, Path]:
-    """Build every file promote will put in place inside ``staging``; returns
-    ``{relative target: staged file}`` (``models/...`` and ``reports/...``)."""
-    from emotion_classification.evaluation.evaluate import evaluate
-    from emotion_classification.models.export import export_tflite
-    from emotion_classification.utils.plots import plot_learning_curves
-
-    models, reports = staging / "models", staging / "reports"
-    models.mkdir(parents=True)
-    stem, figures = ROLES[role]["stem"], reports / ROLES[role]["figures"]
-    model_path = models / f"{stem}.keras"
-    shutil.copyfile(run_dir / MODEL_FILE, model_path)
-    record = {**record, "promoted": {"from": shown_path(run_dir), "as": role,
-                                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
-    write_json(model_path.with_suffix(".json"), record)
-    staged = {f"models/{model_path.name}": model_path,
-              f"models/{model_path.with_suffix('.json').name}": model_path.with_suffix(".json")}
-    if (run_dir / HISTORY_FILE).is_file():
-        history = models / f"{stem}.history.csv"
-        shutil.copyfile(run_dir / HISTORY_FILE, history)
-        plot_learning_curves(history, figures / "learning_curves.png")
-        staged[f"models/{history.name}"] = history
-    report_path = reports / ROLES[role]["report"]
-    evaluate(str(model_path), data_dir, small_per_class=small_per_class,
-             figure_dir=figures, report_path=report_path)
-    if report_path.is_file():  # name the shipped model, not the staging copy
-        report = json.loads(report_path.read_text())
-        write_json(report_path, {**report, "model": f"models/{model_path.name}"})
-    for path in export_tflite(model_path, models).values():
-        staged[f"models/{path.name}"] = path
-    for path in sorted(reports.rglob("*")):
-        if path.is_file():
-            staged[str(path.relative_to(staging))] = path
-    return staged
+def summary(record: dict | None, validation_accuracy: float | None, model: Path) -> dict:
+    """Validation accuracy, test accuracy (when evaluated) and sha256 of a model."""
+    test = ((record or {}).get("test_metrics") or {}).get("test") or {}
+    return {"validation_accuracy": validation_accuracy, "test_accuracy": test.get("accuracy"),
+            "sha256": sha256(model) if model.is_file() else None}
 
 
-def place(staged: dict[str, Path], models_dir: Path, reports_dir: Path) -> list[Path]:
-    """Rename the staged files onto their targets (same file system: atomic each)."""
-    placed = []
-    for relative, source in staged.items():
-        top, rest = relative.split("/", 1)
-        target = (models_dir if top == "models" else reports_dir) / rest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
-        placed.append(target)
-    return placed
+def shipped_validation(record: dict | None) -> float | None:
+    return ((record or {}).get("validation") or {}).get("accuracy")
 
 
-def render_tables(script: Path | None) -> str:
-    """Re-render the README and docs tables (:mod:`~emotion_classification.evaluation.tables`),
-    or run ``script --write`` instead (tests); a note when it cannot run."""
-    if script is None:
-        from emotion_classification.evaluation.tables import main as write_tables
+def place(staged: dict[str, Path], root: Path, backup: Path) -> None:
+    """Rename every staged file onto its target, Ctrl-C held meanwhile; on an error the
+    targets replaced so far get their old files back."""
+    done: list[tuple[Path, Path | None]] = []
+    with interrupts_deferred():
+        try:
+            for relative, source in staged.items():
+                target = root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                kept = None
+                if target.exists():
+                    kept = backup / relative
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(target, kept)
+                done.append((target, kept))
+                os.replace(source, target)
+        except OSError:
+            for target, kept in reversed(done):
+                if kept is not None and kept.exists():
+                    os.replace(kept, target)
+                elif kept is None:
+                    target.unlink(missing_ok=True)
+            raise
 
-        return ("README tables re-rendered" if write_tables(["--write"]) == 0
-                else "warning: the README tables could not be re-rendered")
-    if not script.is_file():
-        return f"note: {script} not found; README tables not re-rendered"
-    done = subprocess.run([sys.executable, str(script), "--write"], cwd=project_root(),
-                          capture_output=True, text=True)
-    if done.returncode:
-        return f"warning: {script} failed: {(done.stderr or done.stdout).strip()[-300:]}"
-    return f"README tables re-rendered ({script.name})"
+
+def user_paths(message: str, stage: Stage) -> str:
+    """An error message naming the run's model instead of its staged copy."""
+    message = message.replace(str(stage.model), shown_path(stage.run.folder / MODEL_FILE))
+    return message.replace(f"{stage.folder}{os.sep}", "").replace(str(stage.folder), ".")
 
 
-def promote(run_dir: str | os.PathLike, *, models_dir: str | os.PathLike = "models",
-            reports_dir: str | os.PathLike = "reports", notebooks: bool = False,
-            data_dir: str | None = None, small_per_class: int = 0,
-            allow_small_data: bool = False,
-            tables_script: str | os.PathLike | None = None,
-            role: str = "accurate") -> dict:
-    """Make the finished run in ``run_dir`` the shipped model; return old and new summaries.
+def staged_result(stage: Stage, run: CheckedRun, old: dict, notes: list[str],
+                  staged: dict[str, Path]) -> dict:
+    """What promote is about to do: old and new summaries, the files, the notes."""
+    new = summary(read_record(stage.model.with_suffix(".json")), run.validation_accuracy,
+                  stage.model)
+    return {"run_dir": shown_path(run.folder), "shipped": model_path(stage.role), "old": old,
+            "new": new, "replaced": list(staged), "notes": notes + stage.notes}
 
-    ``models_dir``, ``reports_dir`` and ``tables_script`` are the targets (tests point them
-    at temporary folders); ``small_per_class`` evaluates on a subset (tests only: its
-    numbers are not written into the model's record); ``notebooks`` re-executes the
-    notebooks afterwards so their saved outputs show the new model. A run trained in
-    small-data mode is refused unless ``allow_small_data`` (tests), so a toy run cannot
-    replace the shipped model by accident. ``role="fast"`` ships the run as the fast model
-    (``models/emotion_cnn_fast.*``, ``reports/evaluation_fast.json``, ``reports/figures/fast``)
-    and leaves the accurate model and its figures alone.
+
+def build(stage: Stage, previous_provenance: dict, notebooks: bool,
+          enter: Callable[[str], None]) -> dict[str, Path]:
+    """Run every stage in order (``enter(name)`` before each); return the staged files
+    (``{path in the project: staged file}``)."""
+    from emotion_classification.data.fer2013 import load_fer2013, small_subset
+
+    enter("model")
+    stage_model(stage)
+    enter("evaluation")
+    stage_evaluation(stage)
+    enter("exports")
+    stage_exports(stage)
+    if stage.role == "accurate":
+        test = load_fer2013(stage.data_dir, splits=("test",))["test"]
+        test = small_subset(test, stage.small_per_class) if stage.small_per_class else test
+        enter("export check")
+        stage_export_report(stage, test)
+        enter("figures")
+        stage_grad_cam(stage, test)
+    enter("benchmarks")
+    stage_benchmarks(stage)
+    if notebooks and stage.role == "accurate":
+        enter("notebooks")
+        stage_notebooks(stage)
+    left = unmade(stage)
+    if left:
+        stage.notes.append(f"note: not re-made from the new model (the provenance test names "
+                           f"them until they are): {', '.join(left)}")
+    without_staging_paths(stage)
+    enter("documents")
+    stage_documents(stage, staged_files(stage))
+    enter("provenance")
+    stage_provenance(stage, previous_provenance)
+    without_staging_paths(stage)
+    return staged_files(stage)
+
+
+def build_staged(stage: Stage, root: Path, notebooks: bool,
+                 hooks: PromoteHooks) -> dict[str, Path]:
+    """:func:`.promote_stage.build`, its errors naming the user's files."""
+    from emotion_classification.evaluation.notebooks import NotebookError
+    from emotion_classification.models.export import ExportError
+    from emotion_classification.models.files import ModelFileError
+
+    try:
+        return build(stage, read_provenance(root / PROVENANCE_PATH), notebooks, hooks.stage)
+    except (ExportError, ModelFileError, NotebookError) as error:
+        raise PromoteError(user_paths(str(error), stage)) from None
+
+
+def promote(run_dir: str | os.PathLike, *, root: str | os.PathLike | None = None,
+            role: str = "accurate", data_dir: str | None = None, notebooks: bool = False,
+            force: bool = False, small_per_class: int = 0, allow_small_data: bool = False,
+            hooks: PromoteHooks | None = None) -> dict:
+    """Make the finished run in ``run_dir`` the shipped model of ``role``; return what was
+    replaced, old -> new.
+
+    ``root`` is the project whose ``models/``, ``reports/``, README and docs are replaced
+    (tests point it at a copy). A run whose validation accuracy is below the shipped model's
+    is refused unless ``force``. ``notebooks`` re-executes the notebooks that show the model,
+    on the new one, into the committed notebooks. ``small_per_class`` evaluates on a subset
+    and ``allow_small_data`` accepts a small-data run (tests only). ``role="fast"`` ships the
+    run as the fast model beside the accurate one.
     """
-    run_dir, models_dir, reports_dir = (project_path(run_dir), project_path(models_dir),
-                                        project_path(reports_dir))
-    record = check_run(run_dir)
-    small = record.get("data", {}).get("small_per_class", 0)
-    if small and not allow_small_data:
-        raise PromoteError(f"{shown_path(run_dir)}: trained in small-data mode "
-                           f"({small} images per class); only a full run can be shipped")
     if role not in ROLES:
         raise PromoteError(f"--as {role!r}: choose one of {', '.join(ROLES)}")
-    shipped = models_dir / f"{ROLES[role]['stem']}.keras"
-    old = summary(read_record(shipped.with_suffix(".json")), shipped)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    for stale in models_dir.glob(".promote-*"):  # left by a promote that was killed
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=".promote-", dir=models_dir) as tmp:
-        staged = stage(run_dir, record, Path(tmp), data_dir=data_dir,
-                       small_per_class=small_per_class, role=role)
-        placed = place(staged, models_dir, reports_dir)
-    new = summary(read_record(shipped.with_suffix(".json")), shipped)
-    notes = [render_tables(project_path(tables_script) if tables_script else None)]
-    if notebooks:
-        done = subprocess.run([sys.executable, "-m", "emotion_classification", "notebooks"],
-                              cwd=project_root())
-        notes.append("notebooks re-executed" if done.returncode == 0
-                     else f"warning: the notebooks failed (exit {done.returncode})")
-    return {"run_dir": shown_path(run_dir), "shipped": shown_path(shipped), "old": old,
-            "new": new,
-            "replaced": [shown_path(p) for p in placed], "notes": notes}
+    root, run_dir, hooks = Path(root or project_root()), project_path(run_dir), hooks or PromoteHooks()
+    models = root / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    with promote_lock(models):
+        for left in models.glob(f"{STAGING_PREFIX}*"):  # of a promote that was killed
+            shutil.rmtree(left, ignore_errors=True)
+        hooks.stage("checks")
+        run = checked_run(run_dir, data_dir, allow_small_data)
+        shipped = root / model_path(role)
+        shipped_record = read_record(shipped.with_suffix(".json"))
+        forced = gate(run, shipped_validation(shipped_record), shipped, force)
+        notes = [forced] if forced else []
+        old = summary(shipped_record, shipped_validation(shipped_record), shipped)
+        folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=models))
+        try:
+            stage = Stage(root, folder, role, run, data_dir, small_per_class,
+                          sha256(run.folder / MODEL_FILE))
+            staged = build_staged(stage, root, notebooks, hooks)
+            result = staged_result(stage, run, old, notes, staged)
+            hooks.before_place(result)
+            place(staged, root, folder / BACKUP_FOLDER)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return result
