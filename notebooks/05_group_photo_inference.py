@@ -11,9 +11,11 @@
 # * the crop is converted to **grayscale and resized with `cv2.INTER_AREA`**, exactly like the
 #   training images (the study fed BGR crops to a model trained on RGB);
 # * probabilities are **calibrated** with the temperature fitted on validation data;
-# * a face is **uncertain** (red, saved under `faces/rejected/`) when the detector is less than
-#   0.99 sure (the study's rule) or the calibrated top probability is below the threshold
-#   chosen on validation; confident faces are green;
+# * a face is **uncertain** (red, saved under `faces/rejected/`) when the calibrated top
+#   probability is below the threshold chosen on validation; confident faces are green. The
+#   study also rejected faces the detector was under 0.99 sure of, but MTCNN's confidence
+#   told no face from a false detection on this project's measurements (`docs/model_card.md`),
+#   so that rule is off unless `CONFIDENT_DETECTION = 0.99` asks for it;
 # * colours are given in the channel order the image is drawn in, and **labels scale with
 #   the image** instead of using a fixed font size.
 #
@@ -33,6 +35,7 @@ OUT_DIR = None  # annotated image, crops, JSON, CSV; None: outputs/group_photo (
 FIGURE_DIR = "reports/figures"  # group_photo.png and group_photo_panel.png (not the sample's)
 SEED_RESULT_PATH = "../shared/reference/seed-people-detected.jpg"  # shown only if it exists
 DETECTOR_THRESHOLD = 0.9  # faces below this detector confidence are not reported
+CONFIDENT_DETECTION = 0.0  # detector-unsure below this; 0.99 reproduces the study's rule
 TTA = False  # average each face with its mirror image
 SMALL = False  # True: photo shrunk to 512 px, 6 faces in the panel (a quick check)
 
@@ -87,7 +90,8 @@ elif SMALL:
 else:
     out_dir = project_path("outputs/group_photo")
 recognizer, which_model = recognizer_for_notebook(MODEL_PATH, small=SMALL,
-                                                  detector_threshold=DETECTOR_THRESHOLD, tta=TTA)
+                                                  detector_threshold=DETECTOR_THRESHOLD, tta=TTA,
+                                                  confident_detection=CONFIDENT_DETECTION)
 print(which_model)
 print("image:", "matplotlib's sample portrait" if is_sample else shown_path(image_path))
 

@@ -15,8 +15,9 @@
 # * **flip TTA**: average each face's prediction with its mirror image's;
 # * **align eyes**: rotate each face so the eyes are level before classifying.
 #
-# Green boxes are confident faces; the figure's legend tells the others apart (the detector
-# below 0.99 sure of the face, the top probability below the uncertain threshold, or both).
+# Green boxes are confident faces; red ones have a top probability below the uncertain
+# threshold (the study's rule of a detector under 0.99 sure is off by default:
+# `docs/model_card.md` says why).
 # MTCNN runs once per photo and detector threshold: the other controls only re-classify the
 # faces already found, so they answer at once. The widgets need a running kernel; the last
 # cell keeps a still picture of the view. All the logic is in

@@ -69,7 +69,7 @@ def test_legend_names_the_styles_present_in_the_lower_left_corner():
 
 @pytest.mark.parametrize("threshold", [None, 0.56])
 def test_legend_text_says_what_each_style_means(threshold):
-    lines = legend_text(threshold)
+    lines = legend_text(threshold, confident_detection=0.99)
     assert [line.split(":")[0] for line in lines] == [BOX_STYLES[r].name for r in REASONS]
     assert "0.99" in lines[1] and "detector" in lines[1]
     assert ("0.56" if threshold else "uncertain_threshold") in lines[2]

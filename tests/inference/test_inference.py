@@ -208,8 +208,9 @@ def test_group_photo_faces_have_complete_records(recognizer, group_faces):
         assert set(face["emotions"]) == set(CLASS_NAMES)
         assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-4)
         assert face["top_emotion"] == max(face["emotions"], key=face["emotions"].get)
-        assert face["uncertain"] == (face["confidence"] < 0.99
+        assert face["uncertain"] == (face["confidence"] < recognizer.confident_detection
                                      or face["top_score"] < recognizer.uncertain_threshold)
+        assert "detector" not in face["uncertain_reason"], "no detector class by default"
         assert set(face["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left",
                                           "mouth_right"}
     assert [face["box"][0] for face in group_faces] == sorted(face["box"][0]

@@ -36,6 +36,7 @@ from emotion_classification.inference.detection import (
     CONFIDENT_DETECTION,
     DEFAULT_DETECTOR_THRESHOLD,
     DEFAULT_MIN_FACE_SIZE_PX,
+    STUDY_CONFIDENT_DETECTION,
 )
 from emotion_classification.inference.images import (
     PHOTO_EXTENSIONS,
@@ -95,8 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar with images/s and the time left on stderr "
                              "(default: only when stderr is a terminal)")
-    add_recognizer_flags(parser, "photo", f"; faces under {CONFIDENT_DETECTION} are marked "
-                         "uncertain")
+    add_recognizer_flags(parser, "photo")
     parser.add_argument("--align", action=argparse.BooleanOptionalAction, default=False,
                         help="rotate each face so the eyes are level before classifying "
                              "(default: --no-align)")
@@ -143,6 +143,12 @@ def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
     parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
                         metavar="T", help="minimum detector confidence of a reported face, "
                         f"0 to 1{threshold_note} (default: %(default)s)")
+    parser.add_argument("--confident-detection", type=float, default=CONFIDENT_DETECTION,
+                        metavar="T", help="mark a reported face detector-unsure when MTCNN's "
+                        "confidence is below T, 0 to 1; 0 marks none (MTCNN's confidence did "
+                        "not tell faces from false detections: docs/model_card.md), "
+                        f"{STUDY_CONFIDENT_DETECTION} reproduces the original study "
+                        "(default: %(default)s)")
     parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
                         metavar="PX", help="smallest face searched for, in pixels of the "
                         f"{picture} (default: %(default)s)")
@@ -168,6 +174,8 @@ def check_args(args) -> str | None:
     """A usage problem of the recognizer's flags that argparse cannot see, or None."""
     if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
         return f"--threshold must be between 0 and 1, got {args.threshold}"
+    if not (math.isfinite(args.confident_detection) and 0.0 <= args.confident_detection <= 1.0):
+        return f"--confident-detection must be between 0 and 1, got {args.confident_detection}"
     if args.min_face_size < 1:
         return f"--min-face-size must be a positive pixel count, got {args.min_face_size}"
     return None
@@ -256,7 +264,8 @@ def run_predict(args, source: InputSource, out_dir: Path) -> int:
     try:
         recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
                                      min_face_size=args.min_face_size, tta=args.tta,
-                                     align=args.align)
+                                     align=args.align,
+                                     confident_detection=args.confident_detection)
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))
         return 2

@@ -37,13 +37,14 @@ from emotion_classification.utils.console import (
 )
 from emotion_classification.utils.files import atomic_output, write_text
 from emotion_classification.video.analyze import STOPPED_INTERRUPTED, analyze_video
-from emotion_classification.video.pipeline import BATCH_FRAMES, DETECT_EVERY_FRAMES
+from emotion_classification.video.outputs import output_paths, output_stem
+from emotion_classification.video.pipeline import BATCH_FRAMES, DETECT_EVERY_FRAMES, HELD_MAX_BYTES
 from emotion_classification.video.smoothing import SMOOTHING_S
 from emotion_classification.video.sources import (
+    STALL_TIMEOUT_S,
     VideoReadError,
     is_stream,
     parse_source,
-    source_name,
     window_problem,
 )
 from emotion_classification.video.timeline import plot_timeline, summarize
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "http://...) or video file, instead of FILE (default: FILE)")
     parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help="folder for <name>_emotions.csv, <name>_timeline.png, "
-                             "<name>_summary.json and <name>_summary.csv (default: %(default)s)")
+                             "<name>_summary.json and <name>_summary.csv; <name> is the "
+                             "video's name, with -2, -3... when another video's results "
+                             "already use it (default: %(default)s)")
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--every", type=int, metavar="N",
                           help="label every N-th frame, N >= 1 (default: every frame)")
@@ -81,10 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     parser.add_argument("--batch-frames", type=int, default=BATCH_FRAMES, metavar="N",
                         help="labelled frames whose faces share one classifier call; fewer "
-                             "means less delay in the window (default: %(default)s)")
+                             "means less delay in the window; a batch goes sooner when its "
+                             f"frames take {HELD_MAX_BYTES // 2**20} MiB "
+                             "(default: %(default)s)")
+    parser.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT_S, metavar="S",
+                        help="seconds without a new frame after which a camera, stream or "
+                             "file counts as stalled: what was labelled is written and the "
+                             "command ends with an error (default: %(default)s)")
     parser.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=False,
                         help="also write the labelled frames with boxes and labels as "
-                             "<name>_annotated.mp4 (default: --no-annotate)")
+                             "<name>_annotated.mp4, H.264 video that browsers play "
+                             "(default: --no-annotate)")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                         help="show the labelled frames in a window, q stops; needs a display "
                              "and an OpenCV with windows (not opencv-python-headless) "
@@ -112,6 +122,9 @@ def check_args(args) -> str | None:
             return f"{flag} must be at least 1, got {value}"
     if not (math.isfinite(args.smoothing) and args.smoothing >= 0):
         return f"--smoothing must be 0 or a positive number of seconds, got {args.smoothing}"
+    if not (math.isfinite(args.stall_timeout) and args.stall_timeout > 0):
+        return (f"--stall-timeout must be a positive number of seconds, "
+                f"got {args.stall_timeout}")
     if problem := recognizer_flag_problem(args):
         return problem
     if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
@@ -136,15 +149,11 @@ def window_wanted(args, live: bool) -> bool:
     return wanted and problem is None
 
 
-def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, name: str,
-                  class_names) -> dict[str, Path]:
+def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Path],
+                  class_names) -> None:
     """CSV, timeline figure, summary JSON and summary CSV, each written atomically."""
     import matplotlib.pyplot as plt
 
-    paths = {"csv": out_dir / f"{name}_emotions.csv",
-             "figure": out_dir / f"{name}_timeline.png",
-             "summary": out_dir / f"{name}_summary.json",
-             "summary_csv": out_dir / f"{name}_summary.csv"}
     with atomic_output(paths["csv"]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     plt.close(plot_timeline(table, paths["figure"], class_names,
@@ -153,7 +162,6 @@ def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, nam
     write_text(paths["summary"], json.dumps(payload, indent=2, default=float) + "\n")
     with atomic_output(paths["summary_csv"]) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.4f")
-    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,30 +188,32 @@ def run_video(args) -> int:
     from emotion_classification.models.files import ModelFileError
 
     source = chosen_source(args)
-    out_dir, name = cli_path(args.out), source_name(source)
+    out_dir = cli_path(args.out)
     live = isinstance(source, int) or is_stream(source)
     if out_dir.exists() and not out_dir.is_dir():
         error_line(f"{shown(out_dir)}: is a file, not a folder; choose another --out")
         return 2
+    paths = output_paths(out_dir, output_stem(out_dir, source))
     try:
         recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
-                                     min_face_size=args.min_face_size, tta=args.tta)
-        with warnings.catch_warnings(record=True) as caught:
+                                     min_face_size=args.min_face_size, tta=args.tta,
+                                     confident_detection=args.confident_detection)
+        with warnings.catch_warnings(record=True):  # said from table.attrs below
             warnings.simplefilter("always")
             table = analyze_video(
                 source, every=args.every, fps=args.fps, recognizer=recognizer,
                 iou_threshold=args.iou, batch_frames=args.batch_frames, progress=None,
                 detect_every=args.detect_every, smoothing_s=args.smoothing,
-                show=window_wanted(args, live),
-                interruptible=True,
-                annotate_path=out_dir / f"{name}_annotated.mp4" if args.annotate else None)
+                show=window_wanted(args, live), interruptible=True,
+                stall_timeout_s=args.stall_timeout,
+                annotate_path=paths["annotated"] if args.annotate else None)
         interrupted = table.attrs["stopped"] == STOPPED_INTERRUPTED
         if interrupted:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut files
         summary = summarize(table, recognizer.class_names, smoothed=args.smoothing > 0)
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(out_dir)
-        paths = write_outputs(table, summary, out_dir, name, recognizer.class_names)
+        write_outputs(table, summary, paths, recognizer.class_names)
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))
         return 2
@@ -216,16 +226,27 @@ def run_video(args) -> int:
         error_line(f"{written_name(error, out_dir)}: cannot write results "
                    f"({error.strerror or error})")
         return 1
+    note_held_frames(table.attrs, args.batch_frames)
     with stdout_may_close():
         print_report(table, summary, paths)
     if interrupted:
         error_line(f"interrupted after {table.attrs['frames_analysed']} labelled frames: the "
                    f"results so far are in {shown(paths['csv'])} and beside it")
         return INTERRUPTED_STATUS
-    truncated = [w for w in caught if "truncated" in str(w.message)]
-    for warning in truncated:
-        error_line(str(warning.message))
-    return 1 if truncated else 0
+    if table.attrs["cut_short"]:
+        error_line(f"{table.attrs['source_text']}: {table.attrs['cut_short']}; the results so "
+                   f"far are in {shown(paths['csv'])} and beside it")
+        return 1
+    return 0
+
+
+def note_held_frames(attrs: dict, batch_frames: int) -> None:
+    """One note when --batch-frames asked for more frames than memory lets wait at once."""
+    held_max = attrs["frames_held_max"]
+    if held_max and batch_frames > held_max:
+        note_line(f"--batch-frames {batch_frames}: at most {held_max} frames of "
+                  f"{attrs['width']}x{attrs['height']} ({HELD_MAX_BYTES // 2**20} MiB) waited "
+                  "for the classifier at once")
 
 
 def print_report(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Path]) -> None:
@@ -242,7 +263,7 @@ def print_report(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Pa
                          "mean_probability", "top_share", "uncertain_share"]
         print(summary[shown_columns].to_string(index=False))
     if attrs.get("annotated"):
-        print(f"annotated video: {attrs['annotated']}")
+        print(f"annotated video ({attrs['annotated_codec']}): {attrs['annotated']}")
     print(f"results: {paths['csv']}, {paths['figure']}, {paths['summary']}, "
           f"{paths['summary_csv']}")
 

@@ -5,7 +5,8 @@ Each uncertainty reason (:mod:`.uncertainty`) has one box style, so a colour mea
 
 * green, solid: confident;
 * red, solid: the classifier is unsure (calibrated top probability below the threshold);
-* orange, dashed: the detector is unsure (MTCNN confidence below 0.99);
+* orange, dashed: the detector is unsure (MTCNN confidence below the caller's
+  ``confident_detection``; off by default);
 * red, dashed: both.
 
 Red always means classifier doubt and a dashed line always means detector doubt. A legend of

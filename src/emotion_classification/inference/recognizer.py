@@ -16,9 +16,10 @@ or one wholly outside the image, is refused with a
 MTCNN finds the faces of each image on its own (see :mod:`.detection`), so a face's box never
 depends on what else is in the batch; all faces of all images then go through the classifier
 in one batched call, and the probabilities are calibrated with the temperature stored in the
-model's JSON record. A face is flagged *uncertain* when the detector is below 0.99 confident
-(the original study's rule) or when its calibrated top probability is below the record's
-``uncertain_threshold``; ``uncertain_reason`` says which (:mod:`.uncertainty`).
+model's JSON record. A face is flagged *uncertain* when its calibrated top probability is
+below the record's ``uncertain_threshold``, or, if the caller sets ``confident_detection``
+(the original study used 0.99), when MTCNN is less sure than that; ``uncertain_reason``
+says which (:mod:`.uncertainty`).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class EmotionRecognizer:
         align: rotate each face so the eyes are level before classifying.
         margin: relative margin added on each side of the face box before cropping
             (:data:`~emotion_classification.inference.detection.DEFAULT_MARGIN`).
-        confident_detection: detector confidence below which a face is marked uncertain.
+        confident_detection: detector confidence below which a face is marked
+            detector-unsure (0, the default, flags none; the study used 0.99).
         batch_size: faces per classifier call (memory only: results do not depend on it).
         model: a model file or alias, as ``model_path``; or an already built Keras model
             (FER2013 classes, uncalibrated).

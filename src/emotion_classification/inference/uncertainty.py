@@ -4,8 +4,8 @@ A face record's ``uncertain_reason`` is one of :data:`REASONS`:
 
 * ``""``: confident (MTCNN at least ``confident_detection`` sure and the calibrated top
   probability at least the model's ``uncertain_threshold``);
-* ``"detector"``: MTCNN is less sure than ``confident_detection`` that this is a face (the
-  original study's 0.99 rule);
+* ``"detector"``: MTCNN is less sure than ``confident_detection`` that this is a face (off
+  unless a caller sets it: the original study used 0.99);
 * ``"classifier"``: the calibrated top probability is below ``uncertain_threshold``, so the
   emotion label is a guess;
 * ``"detector+classifier"``: both.
