@@ -36,7 +36,43 @@ def rss_at(run: dict, images: int) -> str:
     return f"{points[0]['rss_mb']:.0f}" if points else "–"
 
 
+TRUE_FACE_SETS = {"planted_validation_faces": "FER2013 validation faces planted in photos",
+                  "grace_hopper.jpg": "the quick-start portrait (matplotlib's sample)",
+                  "people.jpg": "the study's group photo",
+                  "woman2.mp4": "woman2.mp4, every 15th frame"}
+
+
+def detector_rows(load, bench) -> list[dict]:
+    """MTCNN's confidence on each set of true faces, and the false detections."""
+    report = bench("uncertainty")
+    rows = [dict(report["true_faces"][key], name=label) for key, label in TRUE_FACE_SETS.items()]
+    false = report["false_detections"]
+    return rows + [{"name": f"face-free images ({len(false['images'])}, 3 scales each): "
+                            "false detections", "faces": false["count"]}]
+
+
+def classifier_flag_rows(load, bench) -> list[dict]:
+    """The classifier's flag on planted validation faces, and the detector's 0.99 rule."""
+    report = bench("uncertainty")
+    study = report["label_accuracy_by_detector_confidence"]["study_0.99"]
+    return [dict(report["classifier_flag"], name="classifier unsure (calibrated top "
+                 f"probability < {report['classifier_flag']['uncertain_threshold']})",
+                 share=report["classifier_flag"]["share_flagged"]),
+            dict(study, name="detector unsure by the study's rule (MTCNN < 0.99)",
+                 share=study["flagged"] / (study["flagged"] + study["unflagged"]))]
+
+
 USAGE_TABLE_SPECS = {
+    "uncertainty-detector": (detector_rows, {
+        "faces": "name", "count": "faces:,",
+        "share under the study's 0.99":
+            lambda r: f"{r['share_below_study_0.99']:.1%}" if "share_below_study_0.99" in r
+            else "–",
+        "lowest confidence": "min_confidence:.3f"}),
+    "uncertainty-flags": (classifier_flag_rows, {
+        "flag (planted validation faces)": "name", "share flagged": "share:.1%",
+        "accuracy, flagged": "flagged_accuracy:.4f",
+        "accuracy, not flagged": "unflagged_accuracy:.4f"}),
     "video-benchmark": (video_rows, {
         "run": "name", "MTCNN calls": "detections", "frames labelled": "frames_labelled",
         "wall (s)": "wall_s:.1f", "video s per wall s": "realtime:.2f",
