@@ -14,7 +14,11 @@ settings apply, so ``TF_CPP_MIN_LOG_LEVEL`` alone does not hide it.
   the import and the GPU probe run with file descriptor 2 captured; afterwards every captured
   line that is not known start-up noise is written back, so a message that matters still
   shows;
-* sets TensorFlow's Python logger to ERROR (hides retracing notices and the like).
+* sets TensorFlow's Python logger to ERROR (hides retracing notices and the like);
+* sets ``OPENCV_FFMPEG_LOGLEVEL`` to quiet unless the user set it: FFmpeg inside OpenCV
+  otherwise prints its own decoder complaints ("overread 8", "moov atom not found") about a
+  damaged video, which the video command already says in one line. OpenCV reads the
+  setting once, when it first opens a video, so it is set here at import.
 
 Python warnings are untouched. ``TF_CPP_MIN_LOG_LEVEL=0`` shows everything, as TensorFlow
 would without this module.
@@ -33,6 +37,8 @@ from contextlib import contextmanager
 
 #: C++ log level applied when the user has not chosen one: 2 hides INFO and WARNING.
 DEFAULT_TF_CPP_MIN_LOG_LEVEL = "2"
+#: FFmpeg's log level inside OpenCV when the user has not chosen one: -8 prints nothing.
+DEFAULT_OPENCV_FFMPEG_LOGLEVEL = "-8"
 #: Lines of the import banner and of the GPU probe that carry no information for users.
 NOISE_PATTERNS = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
@@ -114,6 +120,7 @@ class QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     """Quiet TensorFlow from here on (idempotent; a no-op once TensorFlow is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_TF_CPP_MIN_LOG_LEVEL)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", DEFAULT_OPENCV_FFMPEG_LOGLEVEL)
     if "tensorflow" in sys.modules:
         return
     if not any(isinstance(finder, QuietTensorFlowFinder) for finder in sys.meta_path):

@@ -8,7 +8,7 @@
 Every frame is labelled (or one in ``every``, or about ``fps`` per second of video). MTCNN
 finds the faces on one analysed frame in ``detect_every``; in between, each box is carried by
 optical flow, and the crops of ``batch_frames`` frames share one classifier call
-(:mod:`.video_pipeline`). Each face's probabilities are smoothed with a moving average whose
+(:mod:`.pipeline`). Each face's probabilities are smoothed with a moving average whose
 time constant is ``smoothing_s`` seconds (:mod:`.smoothing`); the table keeps the raw
 per-frame values beside the smoothed ones, and each row says whether and why it is uncertain
 (:mod:`.uncertainty`). :mod:`.timeline` summarises each face and draws its timeline.
@@ -42,12 +42,15 @@ from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.video.pipeline import (
     BATCH_FRAMES,
     DETECT_EVERY_FRAMES,
+    HELD_MAX_BYTES,
     FramePipeline,
     LabelledFrame,
+    frames_held_max,
     table_columns,
 )
 from emotion_classification.video.smoothing import SMOOTHING_S
 from emotion_classification.video.sources import (
+    STALL_TIMEOUT_S,
     AnnotatedWriter,
     FrameReader,
     Source,
@@ -55,15 +58,15 @@ from emotion_classification.video.sources import (
     close_window,
     open_source,
     show_frame,
+    source_key,
     source_name,
+    source_text,
     window_problem,
 )
 from emotion_classification.video.tracking import TRACK_IOU
 
 #: A face id is retired when its face has not been seen for this long.
 TRACK_MAX_GAP_S = 2.0
-#: A video decoding fewer than this share of its announced frames counts as truncated.
-TRUNCATED_SHARE = 0.95
 #: Why reading stopped early: Ctrl-C, or the quit key in the window.
 STOPPED_INTERRUPTED = "interrupted"
 STOPPED_QUIT = "quit"
@@ -106,7 +109,7 @@ class FrameSink:
             if self.writer or self.show:
                 drawn = annotate(frame.rgb, frame.drawn)
                 if self.writer:
-                    self.writer.write(drawn)
+                    self.writer.write(drawn, frame.time_s)
                 if self.show and show_frame(drawn):
                     quit_pressed = True
         return quit_pressed
@@ -142,6 +145,7 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
                   progress: bool | None = False, *,
                   detect_every: int = DETECT_EVERY_FRAMES, smoothing_s: float = SMOOTHING_S,
                   show: bool = False, interruptible: bool = False,
+                  stall_timeout_s: float = STALL_TIMEOUT_S,
                   **recognizer_kwargs) -> pd.DataFrame:
     """One row per face per analysed frame: box, detector confidence, raw and smoothed
     probabilities, and whether and why the face is uncertain.
@@ -152,21 +156,32 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     ``annotate_path`` also writes the analysed frames with boxes and labels as mp4; ``show``
     shows them in a window (where OpenCV has one; q stops). With ``interruptible`` Ctrl-C
     stops reading and returns what was labelled so far, with ``attrs["stopped"]`` saying so.
-    Raises :class:`VideoReadError` when no frame can be decoded; a video that stops early is
-    analysed as far as it goes, with a warning and ``attrs["truncated"] = True``.
+    Raises :class:`VideoReadError` when no frame can be decoded. A video that ends before its
+    announced length, or a source that sends no frame for ``stall_timeout_s`` seconds, is
+    analysed as far as it goes, with a warning, ``attrs["truncated"] = True`` and
+    ``attrs["cut_short"]`` saying why and how far it got (a live source has no end, so its
+    frames stopping by themselves count too). The frames and crops waiting for the
+    classifier are bounded in memory (:data:`.pipeline.HELD_MAX_BYTES`), however large
+    ``batch_frames`` is.
     """
     from tqdm import tqdm
 
-    capture, info = open_source(source)
+    capture, info = open_source(source, stall_timeout_s)
     step = frame_step(info.fps, every, fps)
     if show and (problem := window_problem()):
         warnings.warn(f"no window shown: {problem}", stacklevel=2)
         show = False
     recognizer = recognizer or EmotionRecognizer(model_path, **recognizer_kwargs)
+    keep_frames = bool(annotate_path) or show
+    held_max = frames_held_max(info.width * info.height * 3) if keep_frames else 0
+    if held_max and batch_frames > held_max:
+        warnings.warn(f"batch_frames={batch_frames}: at most {held_max} frames of "
+                      f"{info.width}x{info.height} ({HELD_MAX_BYTES // 2**20} MiB) wait for "
+                      "the classifier at once", stacklevel=2)
     pipeline = FramePipeline(recognizer, detect_every, batch_frames, smoothing_s, iou_threshold,
                              max_gap_frames=max(step * detect_every,
                                                 round(TRACK_MAX_GAP_S * info.fps)),
-                             keep_frames=bool(annotate_path) or show)
+                             keep_frames=keep_frames)
     sink = FrameSink(AnnotatedWriter(annotate_path, info.fps / step) if annotate_path else None,
                      show)
     reader = FrameReader(capture, info, step)
@@ -196,18 +211,19 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
                                      "video)" if not info.live else "no frame arrived")
     return result_table(sink.rows, recognizer, info, reader, pipeline, {
         "video": str(source), "step": step, "wall_s": time.perf_counter() - started,
-        "stopped": stopped, "annotated": str(annotate_path or "")})
+        "stopped": stopped, "annotated": str(annotate_path or ""),
+        "annotated_codec": AnnotatedWriter.codec_name if annotate_path else "",
+        "frames_held_max": held_max, "source_text": source_text(source),
+        "source_key": source_key(source)})
 
 
 def result_table(rows: list[dict], recognizer: EmotionRecognizer, info, reader: FrameReader,
                  pipeline: FramePipeline, attrs: dict) -> pd.DataFrame:
     """The rows as a table, with what is known about the run in ``table.attrs``."""
     table = pd.DataFrame(rows, columns=table_columns(recognizer.class_names))
-    truncated = bool(not attrs["stopped"] and info.frame_count
-                     and reader.frames_read < TRUNCATED_SHARE * info.frame_count)
-    if truncated:
-        warnings.warn(f"{attrs['video']}: truncated: decoded {reader.frames_read} of "
-                      f"{info.frame_count} frames", stacklevel=3)
+    cut_short = "" if attrs["stopped"] else reader.cut_short()
+    if cut_short:
+        warnings.warn(f"{attrs['source_text']}: {cut_short}", stacklevel=3)
     video_s, wall_s = reader.seconds_read(), attrs["wall_s"]
     table.attrs.update({**attrs, "live": info.live, "fps": info.fps,
                         "frame_count": info.frame_count, "frames_read": reader.frames_read,
@@ -217,7 +233,8 @@ def result_table(rows: list[dict], recognizer: EmotionRecognizer, info, reader: 
                         "smoothing_s": pipeline.smoother.time_constant_s,
                         "width": info.width, "height": info.height, "video_s": video_s,
                         "realtime": video_s / wall_s if wall_s > 0 else 0.0,
-                        "truncated": truncated,
+                        "truncated": bool(cut_short), "cut_short": cut_short,
+                        "stall_timeout_s": info.stall_timeout_s,
                         "uncertain_threshold": recognizer.uncertain_threshold,
                         "confident_detection": recognizer.confident_detection})
     return table

@@ -4,8 +4,10 @@ batched classification, and per-face smoothing.
 :class:`FramePipeline` takes frames in order. On a *detection frame* (the first analysed
 frame, then one in ``detect_every``) MTCNN finds the faces and :class:`.IouTracker` gives
 them their ids; on the frames between, each face's box is carried by optical flow
-(:mod:`.frame_tracking`). Every box is cropped for the classifier at once, but the crops of
-``batch_frames`` frames wait and go through the classifier in one call. Each face's
+(:mod:`.optical_flow`). Every box is cropped for the classifier at once, but the crops of
+``batch_frames`` frames wait and go through the classifier in one call; a batch goes sooner
+when its frames and crops reach :data:`HELD_MAX_BYTES`, so memory stays bounded whatever
+``batch_frames`` is. Each face's
 probabilities are then smoothed over time (:mod:`.smoothing`) and the frames come out as
 :class:`LabelledFrame` rows, in order.
 """
@@ -27,7 +29,15 @@ from emotion_classification.video.tracking import TRACK_IOU, IouTracker
 DETECT_EVERY_FRAMES = 15
 #: Analysed frames whose faces share one classifier call.
 BATCH_FRAMES = 30
+#: Memory the frames and crops waiting for the classifier may take; a batch is classified
+#: as soon as it holds this much, before ``batch_frames`` frames if need be.
+HELD_MAX_BYTES = 128 * 2**20
 SMOOTHED_PREFIX = "smoothed_"
+
+
+def frames_held_max(frame_bytes: int) -> int:
+    """How many frames of ``frame_bytes`` fit in :data:`HELD_MAX_BYTES` (at least one)."""
+    return max(1, HELD_MAX_BYTES // max(1, frame_bytes))
 
 
 def table_columns(class_names) -> list[str]:
@@ -52,6 +62,11 @@ class PendingFrame:
     rgb: np.ndarray | None  # kept only when the frame is drawn afterwards
     faces: list[tuple[int, Face, bool]]  # face id, face, found by the detector on this frame
     crops: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the frame and its crops."""
+        return self.crops.nbytes + (self.rgb.nbytes if self.rgb is not None else 0)
 
 
 @dataclass
@@ -85,6 +100,7 @@ class FramePipeline:
         self.active: dict[int, Face] = {}
         self.previous_gray: np.ndarray | None = None
         self.pending: list[PendingFrame] = []
+        self.held_bytes = 0
         self.analysed = 0
         self.detections = 0
 
@@ -99,9 +115,11 @@ class FramePipeline:
         self.analysed += 1
         crops = model_crops(rgb, [face for _, face, _ in faces], self.recognizer.margin,
                             self.recognizer.align)
-        self.pending.append(PendingFrame(frame, time_s, rgb if self.keep_frames else None,
-                                         faces, crops))
-        return self.flush() if len(self.pending) >= self.batch_frames else []
+        pending = PendingFrame(frame, time_s, rgb if self.keep_frames else None, faces, crops)
+        self.pending.append(pending)
+        self.held_bytes += pending.nbytes
+        full = len(self.pending) >= self.batch_frames or self.held_bytes >= HELD_MAX_BYTES
+        return self.flush() if full else []
 
     def detect(self, frame: int, rgb: np.ndarray) -> list[tuple[int, Face, bool]]:
         """MTCNN's faces, left to right, with the ids the tracker gives them."""
@@ -138,7 +156,7 @@ class FramePipeline:
                 frame.drawn.append(drawn)
             start += len(pending.faces)
             labelled.append(frame)
-        self.pending = []
+        self.pending, self.held_bytes = [], 0
         return labelled
 
     def label(self, pending: PendingFrame, face_id: int, face: Face, detected: bool,
@@ -158,5 +176,4 @@ class FramePipeline:
                "smoothed_emotion": smoothed["top_emotion"],
                "smoothed_score": smoothed["top_score"],
                "smoothed_uncertain_reason": smoothed["uncertain_reason"]}
-        drawn = {**smoothed, "top_emotion": f"#{face_id} {smoothed['top_emotion']}"}
-        return row, drawn
+        return row, {**smoothed, "face": face_id}
