@@ -324,3 +324,15 @@ def test_a_class_map_in_latin1_is_one_line_and_a_byte_order_mark_is_skipped(tmp_
                        ("map.json", '{"colère": "angry"}')):
         (tmp_path / name).write_text(text, encoding="utf-8-sig")
         assert read_class_map_file(tmp_path / name) == {"colère": "angry"}
+
+
+def test_a_multi_frame_image_in_a_dataset_is_one_note(tmp_path, outputs, tiny_model_path, capsys):
+    root = made_up_faces(tmp_path / "faces")
+    frames = [Image.fromarray(np.full((48, 48), value, np.uint8)) for value in (90, 160)]
+    frames[0].save(root / "happy" / "moving.gif", save_all=True, append_images=frames[1:])
+    assert evaluate_cli.main(["--model", str(tiny_model_path), "--data", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "frames" in line] == [
+        f"note: {root / 'happy' / 'moving.gif'}: holds 2 frames (animated or multi-page); only "
+        "the first frame was read"]
+    assert "Warning" not in err

@@ -200,6 +200,7 @@ def run_dataset(args, beside_model: str) -> int:
 
     from emotion_classification.data.class_map import ClassMapError, class_map_from_options
     from emotion_classification.data.fer2013 import BadDataWarning, DatasetNotFoundError
+    from emotion_classification.inference.images import MultiFrameWarning
     from emotion_classification.models.files import ModelFileError
     from emotion_classification.utils.console import error_line, note_line
 
@@ -213,6 +214,7 @@ def run_dataset(args, beside_model: str) -> int:
         return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BadDataWarning)
+        warnings.simplefilter("always", MultiFrameWarning)
         try:
             report = evaluate_dataset(args.data, args.model, class_map=class_map,
                                       detect=args.detect, figure_dir=given(args.figure_dir),
@@ -221,7 +223,7 @@ def run_dataset(args, beside_model: str) -> int:
             report = None
             failure = str(error)
     for warning in caught:
-        if issubclass(warning.category, BadDataWarning):
+        if issubclass(warning.category, BadDataWarning | MultiFrameWarning):
             note_line(str(warning.message))
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
