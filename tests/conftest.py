@@ -2,7 +2,8 @@
 
 Tests that need FER2013 read it from ``$FER2013_DIR`` (default ``data/fer2013``). Where it is
 missing they skip with the reason, unless ``EMOTION_REQUIRE_DATA=1`` (set by CI), which turns
-the skip into a failure.
+the skip into a failure. Every other test caches the datasets it makes in a temporary folder,
+never in the checkout's ``data/cache/``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ def missing(reason: str):
     if os.environ.get("EMOTION_REQUIRE_DATA") == "1":
         pytest.fail(f"{reason} (EMOTION_REQUIRE_DATA=1 makes this a failure)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def made_data_cache(request, tmp_path_factory, monkeypatch) -> None:
+    """Point the FER2013 cache of a test that does not use the real dataset at a temporary
+    folder: the tiny datasets tests make never land in ``data/cache/``. Tests on FER2013
+    keep the cache a user has (or ``$EMOTION_CACHE_DIR`` when set)."""
+    if "fer2013_dir" in request.fixturenames or os.environ.get("EMOTION_CACHE_DIR"):
+        return
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "data-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -106,8 +106,8 @@ def test_bad_files_are_reported_in_one_warning_and_skipped_or_fixed(dataset):
 
 def test_cache_is_written_then_reused(dataset, private_cache, monkeypatch):
     first = load_fer2013(dataset)
-    cached = list(private_cache.glob("*.npz"))
-    assert len(cached) == 1
+    cached = sorted(p.name.rsplit("-", 1)[0] for p in private_cache.glob("*.npz"))
+    assert cached == ["fer2013-test", "fer2013-train"]
 
     def must_not_decode(path):
         raise AssertionError(f"the cache should have been used, but {path} was decoded")
@@ -134,7 +134,22 @@ def test_changed_dataset_rebuilds_the_cache(dataset, private_cache):
     after = load_fer2013(dataset)
     assert len(after["train"]) == len(before["train"]) + 1
     assert "angry/Training_new.jpg" in set(after["train"].names)
-    assert len(list(private_cache.glob("*.npz"))) == 2
+    assert len(list(private_cache.glob("fer2013-train-*.npz"))) == 2  # the test split's is kept
+    assert len(list(private_cache.glob("fer2013-test-*.npz"))) == 1
+
+
+def test_each_split_is_cached_once_whichever_splits_are_asked_for(dataset, private_cache):
+    """Loading train, then both, then test stores each split in one file, never twice; a
+    cache holding several splits (an older layout) is removed when a split is cached."""
+    legacy = private_cache / "fer2013-train-test-0123456789abcdef.npz"
+    private_cache.mkdir()
+    legacy.write_bytes(b"old layout")
+    load_fer2013(dataset, splits=("train",))
+    both = load_fer2013(dataset)
+    alone = load_fer2013(dataset, splits=("test",))
+    np.testing.assert_array_equal(both["test"].images, alone["test"].images)
+    assert sorted(p.name.split("-")[1] for p in private_cache.glob("*.npz")) == ["test", "train"]
+    assert not legacy.exists()
 
 
 def test_use_cache_false_writes_no_cache(dataset, private_cache):

@@ -490,7 +490,7 @@ def test_a_run_started_before_newer_fields_existed_still_resumes(tmp_path):
         check_same_config(tmp_path, TrainConfig(name="old", mixing="mixup"))
 
 
-@pytest.mark.parametrize("name", ["../reports", "a/b", "/tmp/elsewhere", "..", "a\\b", "."])
+@pytest.mark.parametrize("name", ["../reports", "a/b", "/srv/elsewhere", "..", "a\\b", "."])
 def test_a_run_name_that_leads_outside_the_runs_folder_is_refused_in_one_line(
         name, tmp_path, capsys):
     """``train --name ../reports --restart`` must not touch reports/: the name is refused
@@ -558,3 +558,19 @@ def test_a_resumed_run_refuses_other_data_and_accepts_a_copy_of_its_own(tiny_run
     copy = shutil.copytree(root, tmp_path / "copy")
     record = train(dataclasses.replace(config, data_dir=str(copy)))
     assert record["epochs_run"] == 2
+
+
+def test_typed_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch):
+    """``train --runs-dir myruns --teacher t.keras`` names folders where the user stands;
+    inside the project they are written relative to it, as records name them."""
+    from emotion_classification.cli.train import typed_paths
+    from emotion_classification.utils.files import project_root
+
+    monkeypatch.chdir(tmp_path)
+    config = parse_train_args(["--runs-dir", "myruns", "--teacher", "a.keras,b.keras"])[0]
+    assert typed_paths(config) == {"runs_dir": str(tmp_path / "myruns"),
+                                   "teacher": f"{tmp_path / 'a.keras'},{tmp_path / 'b.keras'}"}
+    monkeypatch.chdir(project_root() / "docs")
+    config = parse_train_args(["--runs-dir", "../runs/mine", "--init-weights", "../models/x.keras"])[0]
+    assert typed_paths(config) == {"runs_dir": "runs/mine", "init_weights": "models/x.keras"}
+    assert typed_paths(TrainConfig()) == {}

@@ -34,6 +34,9 @@ CSV_EMOTION_TO_CLASS = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad
 KAGGLE_DATASET = "msambare/fer2013"
 DATA_ENV_VAR = "FER2013_DIR"
 CACHE_FORMAT_VERSION = 1
+#: Cache files holding several splits (``fer2013-train-test-<key>.npz``), an older layout
+#: that stored the test split twice; one file per split replaces them.
+COMBINED_CACHE_GLOB = "fer2013-*-*-*.npz"
 MAX_NAMES_IN_WARNING = 50
 
 
@@ -211,44 +214,55 @@ def load_fer2013(data_dir: str | os.PathLike | None = None, *, use_cache: bool =
                  splits: tuple[str, ...] = ("train", "test")) -> dict[str, Split]:
     """Load FER2013 as ``{"train": Split, "test": Split}`` (or only the ``splits`` asked for).
 
-    Folder layout: decoded once, then read back from an ``.npz`` cache keyed on the file
-    list (path, size, mtime), so a changed dataset is decoded again. A ``fer2013.csv``
-    path is read with :func:`load_fer2013_csv` instead. Training asks for ``("train",)``
-    only, so it never opens a test file.
+    Folder layout: each split is decoded once, then read back from its own ``.npz`` cache
+    keyed on that split's file list (path, size, mtime), so a changed split is decoded again
+    and no image is stored twice whichever splits a caller asks for. A ``fer2013.csv`` path
+    is read with :func:`load_fer2013_csv` instead. Training asks for ``("train",)`` only, so
+    it never opens a test file.
     """
     root = find_dataset_dir(data_dir, tuple(splits))
     if root.suffix == ".csv":
         loaded = load_fer2013_csv(root)
         return {s: loaded[s] for s in splits}
-    wanted = tuple(splits)
-    listed = {split: list_image_files(root / split) for split in wanted}
-    key = file_list_key([f for files, _ in listed.values() for f in files])
-    cache_path = Path(cache_dir or default_cache_dir()) / f"fer2013-{'-'.join(wanted)}-{key}.npz"
-    if use_cache and cache_path.is_file():
-        with np.load(cache_path) as cached:
-            loaded = {s: Split(cached[f"{s}_images"], cached[f"{s}_labels"], cached[f"{s}_names"])
-                      for s in wanted}
-            warn_bad_files(list(cached["problems"]))
-        return loaded
+    cache = Path(cache_dir or default_cache_dir()) if use_cache else None
     loaded, problems = {}, []
-    for split, (files, unknown) in listed.items():
-        loaded[split], found = read_split_folder(root / split, files)
-        problems += [f"{name}: unknown class folder, skipped" for name in unknown] + found
-    if use_cache:
-        save_cache(cache_path, loaded, problems)
+    for split in splits:
+        loaded[split], found = load_split(root / split, cache)
+        problems += found
     warn_bad_files(problems)
     return loaded
 
 
+def load_split(split_dir: Path, cache: Path | None) -> tuple[Split, list[str]]:
+    """One split folder and its problem lines: from ``cache/fer2013-<split>-<key>.npz`` when
+    its file list is unchanged, else decoded (and cached when ``cache`` is given)."""
+    files, unknown = list_image_files(split_dir)
+    cache_path = (cache / f"fer2013-{split_dir.name}-{file_list_key(files)}.npz"
+                  if cache is not None else None)
+    if cache_path is not None and cache_path.is_file():
+        with np.load(cache_path) as cached:
+            name = split_dir.name
+            return (Split(cached[f"{name}_images"], cached[f"{name}_labels"],
+                          cached[f"{name}_names"]), list(cached["problems"]))
+    split, found = read_split_folder(split_dir, files)
+    problems = [f"{name}: unknown class folder, skipped" for name in unknown] + found
+    if cache_path is not None:
+        save_cache(cache_path, {split_dir.name: split}, problems)
+    return split, problems
+
+
 def save_cache(cache_path: Path, splits: dict[str, Split], problems: list[str]) -> None:
-    """Write the cache atomically (temp file, then rename); a read-only place is not fatal."""
+    """Write the cache atomically (temp file, then rename); a read-only place is not fatal.
+    Caches of several splits in one file, which an older layout wrote, are removed."""
     arrays = {f"{s}_{field}": getattr(split, field)
               for s, split in splits.items() for field in ("images", "labels", "names")}
     try:
         with atomic_output(cache_path) as tmp:
             np.savez(tmp, problems=np.asarray(problems, dtype=str), **arrays)
+        for combined in cache_path.parent.glob(COMBINED_CACHE_GLOB):
+            combined.unlink(missing_ok=True)
     except OSError as error:
-        warnings.warn(f"could not write the FER2013 cache {cache_path}: {error}", stacklevel=3)
+        warnings.warn(f"could not write the FER2013 cache {cache_path}: {error}", stacklevel=4)
 
 
 def load_fer2013_csv(csv_path: str | os.PathLike) -> dict[str, Split]:
