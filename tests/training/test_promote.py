@@ -295,3 +295,15 @@ def test_promote_refuses_a_small_data_run_in_one_line(finished_run, capsys):
     assert main([str(finished_run), "--no-notebooks"]) == 2
     line = one_error_line(capsys, finished_run)
     assert "trained in small-data mode (10 images per class)" in line
+
+
+def test_an_older_run_whose_config_says_model_keeps_its_architecture(tmp_path):
+    """A run folder from before ``--arch`` (``"model": "resnet18"`` in config.json and in
+    the record) is read with its own architecture, not today's default."""
+    from emotion_classification.training.config import TrainConfig
+    from emotion_classification.training.promote_checks import run_config
+
+    old = {("model" if key == "arch" else key): value for key, value in
+           json.loads(json.dumps(TrainConfig(arch="resnet18").to_dict())).items()}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert run_config(tmp_path, {"config": old}, None).arch == "resnet18"

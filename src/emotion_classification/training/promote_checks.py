@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_classification.training.config import TrainConfig
+from emotion_classification.training.config import TrainConfig, modern_config
 from emotion_classification.training.provenance import sha256
 from emotion_classification.training.run_records import (
     CONFIG_FILE,
@@ -108,10 +108,12 @@ def finished_record(run_dir: Path) -> dict:
 
 
 def run_config(run_dir: Path, record: dict, data_dir: str | None) -> TrainConfig:
-    """The run's config from ``config.json``, refused when the record says otherwise."""
-    saved = read_json_object(run_dir / CONFIG_FILE, "run config")
+    """The run's config from ``config.json``, refused when the record says otherwise (an
+    older run's field names, such as ``model`` for ``arch``, read as today's)."""
+    saved = modern_config(read_json_object(run_dir / CONFIG_FILE, "run config"))
     defaults = json.loads(json.dumps(TrainConfig().to_dict()))  # fields newer than the run
-    theirs, recorded = comparable(defaults | saved), comparable(defaults | record["config"])
+    theirs = comparable(defaults | saved)
+    recorded = comparable(defaults | modern_config(record["config"]))
     changed = sorted(k for k in set(theirs) | set(recorded) if theirs.get(k) != recorded.get(k))
     if changed:
         raise PromoteError(f"{shown_path(run_dir / RECORD_FILE)}: its config differs from "
