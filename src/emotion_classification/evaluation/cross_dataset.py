@@ -27,6 +27,7 @@ from sklearn.metrics import classification_report, f1_score
 
 from emotion_classification.data.class_map import ClassMap
 from emotion_classification.data.fer2013 import DatasetError
+from emotion_classification.evaluation.evaluate import EVALUATION_OUTPUT_DIR
 from emotion_classification.evaluation.labelled_folder import (
     LabelledImages,
     list_labelled_folder,
@@ -34,7 +35,8 @@ from emotion_classification.evaluation.labelled_folder import (
 )
 from emotion_classification.labels import CLASS_NAMES
 
-DATASET_OUTPUT_DIR = "outputs/evaluation"
+#: Each dataset's evaluation goes in its own folder of ``evaluate``'s output folder.
+DATASET_OUTPUT_DIR = EVALUATION_OUTPUT_DIR
 #: ``figure_dir``/``report_path`` value meaning ``outputs/evaluation/<dataset name>/``.
 BESIDE_DATASET = "beside the dataset's name"
 #: The column of images in which the detector found no face.
