@@ -100,3 +100,12 @@ def test_command_help_gives_each_option_a_sentence_and_a_flag_form_default(comma
     assert result.returncode == 0 and result.stderr == ""
     assert "--tta [{none,flip,ten_crop}]" in result.stdout and "--no-tta" in result.stdout
     assert "(default: none)" in result.stdout
+
+
+def test_help_says_what_export_writes_and_where_each_command_writes():
+    usage = run_cli("--help").stdout
+    lines = {line.split()[0]: line for line in usage.splitlines() if line.startswith("  ")}
+    assert "ONNX or TensorFlow Lite" in lines["export"] and "outputs/export/" in lines["export"]
+    for command, folder in (("evaluate", "outputs/evaluation/"), ("eda", "outputs/eda/"),
+                            ("notebooks", "outputs/notebooks/"), ("train", "runs/")):
+        assert folder in lines[command], command
