@@ -11,8 +11,15 @@ Each uncertainty reason (:mod:`.uncertainty`) has one box style, so a colour mea
 
 Red always means classifier doubt and a dashed line always means detector doubt. A legend of
 the styles present is drawn in the lower left corner; :func:`legend_text` gives the same
-meanings as text (for a README). Labels grow with the image so they stay readable from a
-640 px snapshot to a 6000 px photo.
+meanings as text (for a README).
+
+Each label reads ``3: happy 87%``: the face's number (the ``face`` field of predict's CSV and
+JSON, the ``face_id`` of a video), its emotion and probability. Labels grow with the image so
+they stay readable from a 640 px snapshot to a 6000 px photo, and :mod:`.label_layout` places
+them so none covers another label, another face's box or the legend, and no box line crosses
+one; a label moved away from its box is joined to it by a leader line. Where faces are
+packed too tightly for a label beside each, a face carries its number alone and its label
+goes to a *key*, a strip added below the photo that lists those labels in order.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import cv2
 import numpy as np
 
 from emotion_classification.inference.detection import CONFIDENT_DETECTION
+from emotion_classification.inference.label_layout import LabelPlace, Rect, place_labels
 from emotion_classification.inference.uncertainty import (
     REASON_BOTH,
     REASON_CLASSIFIER,
@@ -41,18 +49,33 @@ UNCERTAIN_RGB = (220, 30, 30)
 DETECTOR_UNSURE_RGB = (255, 140, 0)
 LABEL_TEXT_RGB = (255, 255, 255)
 LEGEND_BACKGROUND_RGB = (0, 0, 0)
+KEY_BACKGROUND_RGB = (40, 40, 40)
 LEGEND_OPACITY = 0.6
 #: Width of a legend's sample box, in heights.
 LEGEND_SAMPLE_ASPECT = 3
 #: Label size per pixel of the image's longest side, and its lower bound.
 FONT_SCALE_PER_PX = 1 / 1500
 MIN_FONT_SCALE = 0.45
+#: Stroke width of the label text per unit of font scale.
+TEXT_PX_PER_SCALE = 1.6
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 LINE_PX_PER_PX = 1 / 600
 #: Dash length of a detector-unsure box, in line widths.
 DASH_LINE_WIDTHS = 4
-PANEL_IMAGE_WIDTH_IN = 9.0
-PANEL_CELL_WIDTH_IN = 2.8
-PANEL_ROW_HEIGHT_IN = 1.0
+#: The face panel, in inches and points: the photo's width, each cell's crop, class-name
+#: column and bars, a row's height (title, bars and the gap below), and the font sizes.
+PANEL_IMAGE_W_IN = 9.0
+PANEL_CROP_IN = 0.9
+PANEL_NAMES_IN = 0.8
+PANEL_BARS_IN = 1.5
+PANEL_CELL_W_IN = PANEL_CROP_IN + PANEL_NAMES_IN + PANEL_BARS_IN + 0.2
+PANEL_TITLE_IN = 0.3
+PANEL_ROW_GAP_IN = 0.2
+PANEL_ROW_H_IN = PANEL_TITLE_IN + 1.3 + PANEL_ROW_GAP_IN
+PANEL_MARGIN_IN = 0.2
+PANEL_GAP_IN = 0.3
+PANEL_FONT_PT = 10
+PANEL_TITLE_PT = 11
 
 
 @dataclass(frozen=True)
@@ -99,12 +122,36 @@ def legend_text(uncertain_threshold: float | None = None,
 def drawing_sizes(shape: tuple[int, ...]) -> tuple[float, int]:
     """Font scale and line thickness growing with the image, readable at 640 px and 4000 px."""
     longest_px = max(shape[0], shape[1])
-    return max(MIN_FONT_SCALE, longest_px * FONT_SCALE_PER_PX), max(1, round(longest_px * LINE_PX_PER_PX))
+    return (max(MIN_FONT_SCALE, longest_px * FONT_SCALE_PER_PX),
+            max(1, round(longest_px * LINE_PX_PER_PX)))
 
 
-def face_label(record: dict) -> str:
-    """``happy 87%`` from a face record."""
-    return f"{record['top_emotion']} {record['top_score']:.0%}"
+def text_px(font_scale: float) -> int:
+    """The stroke width of text at ``font_scale``."""
+    return max(1, round(font_scale * TEXT_PX_PER_SCALE))
+
+
+def face_label(record: dict, number: int | None = None) -> str:
+    """``3: happy 87%`` from a face record and its number (``happy 87%`` without one)."""
+    text = f"{record['top_emotion']} {record['top_score']:.0%}"
+    return text if number is None else f"{number}: {text}"
+
+
+def label_size(text: str, font_scale: float, pad_px: int) -> tuple[int, int]:
+    """Width and height of a label's filled rectangle, padding included."""
+    (width, height), baseline = cv2.getTextSize(text, LABEL_FONT, font_scale,
+                                                text_px(font_scale))
+    return width + 2 * pad_px, height + baseline + 2 * pad_px
+
+
+def draw_label(canvas: np.ndarray, rect: Rect, text: str, rgb: tuple[int, int, int],
+               font_scale: float, pad_px: int) -> None:
+    """White text on a filled rectangle of the box's colour."""
+    left, top, right, bottom = rect
+    cv2.rectangle(canvas, (left, top), (right - 1, bottom - 1), rgb, cv2.FILLED)
+    (_, height), _ = cv2.getTextSize(text, LABEL_FONT, font_scale, text_px(font_scale))
+    cv2.putText(canvas, text, (left + pad_px, top + pad_px + height), LABEL_FONT, font_scale,
+                LABEL_TEXT_RGB, text_px(font_scale), cv2.LINE_AA)
 
 
 def dashed_rectangle(canvas: np.ndarray, corner0: tuple[int, int], corner1: tuple[int, int],
@@ -135,104 +182,236 @@ def draw_box(canvas: np.ndarray, box: Sequence[int], style: BoxStyle, line_px: i
         cv2.rectangle(canvas, corner0, corner1, style.rgb, line_px)
 
 
+@dataclass(frozen=True)
+class LegendLayout:
+    """Where the legend goes: its rectangle, and each row's height and sample box size."""
+
+    rect: Rect
+    row_px: int
+    pad_px: int
+    sample_w: int
+    sample_h: int
+
+
+def legend_layout(styles: Sequence[BoxStyle], font_scale: float, line_px: int,
+                  shape: tuple[int, ...]) -> LegendLayout:
+    """The legend of ``styles`` in the lower left corner of an image of ``shape``."""
+    pad = max(2, line_px)
+    sizes = [label_size(style.legend, font_scale, pad) for style in styles]
+    row_px = max(height for _, height in sizes)
+    sample_h = row_px - 2 * pad
+    sample_w = LEGEND_SAMPLE_ASPECT * sample_h  # wide enough to show the dashes
+    width = sample_w + pad + max(width for width, _ in sizes)
+    top = shape[0] - row_px * len(styles) - pad
+    return LegendLayout((0, max(0, top), min(shape[1], width + pad), shape[0]), row_px, pad,
+                        sample_w, sample_h)
+
+
 def draw_legend(canvas: np.ndarray, styles: Sequence[BoxStyle], font_scale: float,
                 line_px: int) -> None:
     """The given styles and their meanings on a translucent strip, lower left corner."""
-    font, text_px = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(font_scale * 1.6))
-    sizes = [cv2.getTextSize(style.legend, font, font_scale, text_px) for style in styles]
-    row_px = max(th + baseline for (_, th), baseline in sizes) + 2 * max(2, line_px)
-    pad = max(2, line_px)
-    sample_h = row_px - 2 * pad
-    sample_w = LEGEND_SAMPLE_ASPECT * sample_h  # wide enough to show the dashes
-    width = sample_w + 3 * pad + max(tw for (tw, _), _ in sizes)
-    top = canvas.shape[0] - row_px * len(styles) - pad
-    region = canvas[max(0, top):, :min(canvas.shape[1], width + pad)]
+    layout = legend_layout(styles, font_scale, line_px, canvas.shape)
+    left, top, right, bottom = layout.rect
+    region = canvas[top:bottom, left:right]
     region[:] = (region * (1 - LEGEND_OPACITY)
                  + np.array(LEGEND_BACKGROUND_RGB) * LEGEND_OPACITY).astype(canvas.dtype)
+    pad, first_row = layout.pad_px, canvas.shape[0] - layout.row_px * len(styles) - layout.pad_px
     for row, style in enumerate(styles):
-        y = top + row * row_px + pad
-        draw_box(canvas, (pad, y, sample_w, sample_h), style, max(1, line_px))
-        cv2.putText(canvas, style.legend, (3 * pad + sample_w, y + sample_h - 1), font,
-                    font_scale, LABEL_TEXT_RGB, text_px, cv2.LINE_AA)
+        y = first_row + row * layout.row_px + pad
+        draw_box(canvas, (pad, y, layout.sample_w, layout.sample_h), style, max(1, line_px))
+        (_, height), _ = cv2.getTextSize(style.legend, LABEL_FONT, font_scale,
+                                         text_px(font_scale))
+        cv2.putText(canvas, style.legend, (2 * pad + layout.sample_w, y + height), LABEL_FONT,
+                    font_scale, LABEL_TEXT_RGB, text_px(font_scale), cv2.LINE_AA)
 
 
-def annotate(rgb: np.ndarray, records: list[dict], numbers: bool = False,
-             legend: bool = True) -> np.ndarray:
+def styles_present(records: list[dict]) -> list[BoxStyle]:
+    """The box styles the records use, in the order of :data:`REASONS`."""
+    return [BOX_STYLES[reason] for reason in REASONS
+            if any(record_reason(record) == reason for record in records)]
+
+
+def key_strip(entries: Sequence[tuple[str, BoxStyle]], width: int, font_scale: float,
+              pad_px: int) -> np.ndarray:
+    """The key: the given labels in rows on a dark strip ``width`` pixels wide."""
+    sizes = [label_size(text, font_scale, pad_px) for text, _ in entries]
+    gap = 2 * pad_px
+    corners, x, y = [], gap, gap
+    for label_w, label_h in sizes:
+        if x > gap and x + label_w > width - gap:
+            x, y = gap, y + label_h + gap
+        corners.append((x, y))
+        x += label_w + gap
+    strip = np.empty((y + sizes[-1][1] + gap, width, 3), np.uint8)
+    strip[:] = KEY_BACKGROUND_RGB
+    for (text, style), (x, y), (label_w, label_h) in zip(entries, corners, sizes, strict=True):
+        draw_label(strip, (x, y, x + label_w, y + label_h), text, style.rgb, font_scale,
+                   pad_px)
+    return strip
+
+
+@dataclass(frozen=True)
+class AnnotationLayout:
+    """What :func:`annotate` draws where: sizes, each face's style, number, label text and
+    the place of its label (or tag)."""
+
+    font_scale: float
+    line_px: int
+    pad_px: int
+    styles: list[BoxStyle]
+    numbers: list[int]
+    texts: list[str]
+    places: list[LabelPlace]
+
+    def keyed(self) -> list[tuple[str, BoxStyle]]:
+        """The labels of the faces that carry only their number, in face-number order."""
+        entries = [(number, text, style) for number, text, style, place
+                   in zip(self.numbers, self.texts, self.styles, self.places, strict=True)
+                   if place.tag]
+        return [(text, style) for _, text, style in sorted(entries, key=lambda e: e[0])]
+
+
+def annotation_layout(shape: tuple[int, ...], records: list[dict], numbers: bool = True,
+                      legend: bool = True, key: bool = True) -> AnnotationLayout:
+    """Where :func:`annotate` puts each label on an image of ``shape`` (same arguments)."""
+    font_scale, line_px = drawing_sizes(shape)
+    pad = max(2, line_px)
+    face_numbers = [record.get("face", index) for index, record in enumerate(records, start=1)]
+    texts = [face_label(record, number if numbers else None)
+             for record, number in zip(records, face_numbers, strict=True)]
+    keep_out = ([legend_layout(styles_present(records), font_scale, line_px, shape).rect]
+                if legend else [])
+    tag_sizes = ([label_size(str(number), font_scale, pad) for number in face_numbers]
+                 if key and numbers else None)
+    places = place_labels([record["box"] for record in records],
+                          [label_size(text, font_scale, pad) for text in texts], shape,
+                          line_px, keep_out, tag_sizes)
+    return AnnotationLayout(font_scale, line_px, pad, [box_style(r) for r in records],
+                            face_numbers, texts, places)
+
+
+def annotate(rgb: np.ndarray, records: list[dict], numbers: bool = True,
+             legend: bool = True, key: bool = True) -> np.ndarray:
     """A copy of the RGB image with boxes and labels in the style of each face's reason.
 
     We draw RGB colours on the RGB array and save with PIL, so no channel is swapped.
-    ``numbers`` writes each face's 1-based index inside its box (used by the panel);
-    ``legend`` draws the meaning of the styles present in the lower left corner.
+    With ``numbers`` each label starts with the face's number: its ``face`` field (a video's
+    face id) or else its 1-based position, as in predict's CSV and JSON. ``legend`` draws
+    the meaning of the styles present in the lower left corner. Labels are placed by
+    :func:`.label_layout.place_labels`: boxes first, then leader lines, then labels, so no
+    line crosses a label. With ``key`` (and ``numbers``) a face too crowded for its label
+    carries its number and the label goes to a key below the photo, so the image may come
+    back taller; without it (video frames keep their size) such a label goes to the nearest
+    free place, joined by a leader line.
     """
     canvas = rgb.copy()
-    font_scale, line_px = drawing_sizes(rgb.shape)
-    text_px = max(1, round(font_scale * 1.6))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for index, record in enumerate(records, start=1):
-        x, y, w, h = record["box"]
-        style = box_style(record)
-        draw_box(canvas, record["box"], style, line_px)
-        label = face_label(record)
-        (tw, th), baseline = cv2.getTextSize(label, font, font_scale, text_px)
-        pad = max(2, line_px)
-        top = y - th - baseline - 2 * pad if y - th - baseline - 2 * pad >= 0 else y
-        left = min(max(0, x), max(0, canvas.shape[1] - tw - 2 * pad))
-        cv2.rectangle(canvas, (left, top), (left + tw + 2 * pad, top + th + baseline + 2 * pad),
-                      style.rgb, cv2.FILLED)
-        cv2.putText(canvas, label, (left + pad, top + pad + th), font, font_scale,
-                    LABEL_TEXT_RGB, text_px, cv2.LINE_AA)
-        if numbers:
-            cv2.putText(canvas, str(index), (x + pad, y + h - pad - baseline), font,
-                        font_scale, style.rgb, text_px, cv2.LINE_AA)
-    if legend and records:
-        present = [BOX_STYLES[reason] for reason in REASONS
-                   if any(record_reason(record) == reason for record in records)]
-        draw_legend(canvas, present, font_scale, line_px)
+    if not records:
+        return canvas
+    layout = annotation_layout(rgb.shape, records, numbers, legend, key)
+    for record, style in zip(records, layout.styles, strict=True):
+        draw_box(canvas, record["box"], style, layout.line_px)
+    for place, style in zip(layout.places, layout.styles, strict=True):
+        if place.leader:
+            cv2.line(canvas, *place.leader, style.rgb, layout.line_px, cv2.LINE_AA)
+    for place, text, number, style in zip(layout.places, layout.texts, layout.numbers,
+                                          layout.styles, strict=True):
+        draw_label(canvas, place.rect, str(number) if place.tag else text, style.rgb,
+                   layout.font_scale, layout.pad_px)
+    if legend:
+        draw_legend(canvas, styles_present(records), layout.font_scale, layout.line_px)
+    if keyed := layout.keyed():
+        canvas = np.vstack([canvas, key_strip(keyed, canvas.shape[1], layout.font_scale,
+                                              layout.pad_px)])
     return canvas
+
+
+@dataclass(frozen=True)
+class PanelGrid:
+    """The panel's layout in inches: the photo on the left, then ``columns`` x ``rows``
+    cells of crop, class names and bars."""
+
+    columns: int
+    rows: int
+    image_w_in: float
+    image_h_in: float
+
+    @property
+    def size_in(self) -> tuple[float, float]:
+        width = PANEL_MARGIN_IN * 2 + self.image_w_in + PANEL_GAP_IN + PANEL_CELL_W_IN * self.columns
+        height = PANEL_MARGIN_IN * 2 + max(self.image_h_in + PANEL_TITLE_IN,
+                                           PANEL_ROW_H_IN * self.rows)
+        return width, height
+
+    def cell_origin_in(self, index: int) -> tuple[float, float]:
+        """The lower left corner of a face's cell, in inches from the figure's."""
+        row, column = divmod(index, self.columns)
+        left = PANEL_MARGIN_IN + self.image_w_in + PANEL_GAP_IN + column * PANEL_CELL_W_IN
+        bottom = self.size_in[1] - PANEL_MARGIN_IN - (row + 1) * PANEL_ROW_H_IN
+        return left, bottom
+
+
+def panel_grid(count: int, image_shape: tuple[int, ...]) -> PanelGrid:
+    """A grid about twice as tall as it is wide, beside the photo at its aspect ratio."""
+    columns = max(1, math.ceil(math.sqrt(count / 2)))
+    height, width = image_shape[:2]
+    return PanelGrid(columns, max(1, math.ceil(count / columns)), PANEL_IMAGE_W_IN,
+                     PANEL_IMAGE_W_IN * height / width)
+
+
+def add_axes_in(fig, left_in: float, bottom_in: float, width_in: float, height_in: float):
+    """An axes placed in inches (matplotlib takes fractions of the figure)."""
+    fig_w, fig_h = fig.get_size_inches()
+    return fig.add_axes((left_in / fig_w, bottom_in / fig_h, width_in / fig_w,
+                         height_in / fig_h))
 
 
 def plot_face_panel(annotated_rgb: np.ndarray, records: list[dict], crops: np.ndarray,
                     path=None, class_names: Sequence[str] | None = None):
     """The annotated photo beside one probability bar chart per face (with the 48x48 crop).
 
-    Faces are numbered as in the annotated image (left to right); each face's top bar has its
-    box colour. Returns the figure and saves it atomically when ``path`` is given.
+    Faces are numbered as in the annotated image; each face's top bar has its box colour.
+    Every element sits at a fixed size in inches, so the class names are
+    :data:`PANEL_FONT_PT` points tall and have their own column, whatever the number of
+    faces. Returns the figure and saves it atomically when ``path`` is given.
     """
     import matplotlib.pyplot as plt
 
     from emotion_classification.utils.plots import save_figure
 
     names = list(class_names or CLASS_NAMES)
-    count = len(records)
-    columns = max(1, math.ceil(math.sqrt(count / 2)))
-    rows = max(1, math.ceil(count / columns))
-    height, width = annotated_rgb.shape[:2]
-    fig_h_in = max(PANEL_IMAGE_WIDTH_IN * height / width, PANEL_ROW_HEIGHT_IN * rows)
-    fig = plt.figure(figsize=(PANEL_IMAGE_WIDTH_IN + PANEL_CELL_WIDTH_IN * columns, fig_h_in))
-    grid = fig.add_gridspec(1, 2, width_ratios=[PANEL_IMAGE_WIDTH_IN,
-                                                PANEL_CELL_WIDTH_IN * columns], wspace=0.05)
-    ax_image = fig.add_subplot(grid[0])
+    grid = panel_grid(len(records), annotated_rgb.shape)
+    fig = plt.figure(figsize=grid.size_in)
+    ax_image = add_axes_in(fig, PANEL_MARGIN_IN,
+                           grid.size_in[1] - PANEL_MARGIN_IN - PANEL_TITLE_IN - grid.image_h_in,
+                           grid.image_w_in, grid.image_h_in)
     ax_image.imshow(annotated_rgb)
-    ax_image.set_title(f"{count} face{'s' if count != 1 else ''}")
+    ax_image.set_title(f"{len(records)} face{'s' if len(records) != 1 else ''}",
+                       fontsize=PANEL_TITLE_PT)
     ax_image.axis("off")
-    cells = grid[1].subgridspec(rows, columns, hspace=0.7, wspace=0.1)
     for index, record in enumerate(records):
-        # crop | room for the class names | bars
-        cell = cells[divmod(index, columns)].subgridspec(1, 3, width_ratios=[1, 0.7, 2.2],
-                                                        wspace=0)
-        ax_crop = fig.add_subplot(cell[0])
-        ax_crop.imshow(crops[index].squeeze(), cmap="gray", vmin=0, vmax=255)
-        ax_crop.axis("off")
-        ax_bars = fig.add_subplot(cell[2])
-        probs = [record["emotions"][name] for name in names]
-        colour = np.array(box_style(record).rgb) / 255
-        ax_bars.barh(names, probs, color=[colour if n == record["top_emotion"] else "0.7"
-                                          for n in names])
-        ax_bars.set_xlim(0, 1)
-        ax_bars.invert_yaxis()
-        ax_bars.tick_params(labelsize=6, length=0)
-        ax_bars.set_xticks([])
-        ax_bars.set_title(f"{index + 1}: {face_label(record)}", fontsize=7,
-                          color=colour if record["uncertain"] else "black")
+        draw_panel_cell(fig, grid.cell_origin_in(index), record, crops[index], names,
+                        record.get("face", index + 1))
     save_figure(fig, path)
     return fig
+
+
+def draw_panel_cell(fig, origin_in: tuple[float, float], record: dict, crop: np.ndarray,
+                    names: list[str], number: int) -> None:
+    """One face's cell: its crop, then its probabilities as bars with the class names."""
+    left, bottom = origin_in
+    bars_h = PANEL_ROW_H_IN - PANEL_TITLE_IN - PANEL_ROW_GAP_IN
+    ax_crop = add_axes_in(fig, left, bottom + PANEL_ROW_GAP_IN + bars_h - PANEL_CROP_IN,
+                          PANEL_CROP_IN, PANEL_CROP_IN)
+    ax_crop.imshow(crop.squeeze(), cmap="gray", vmin=0, vmax=255)
+    ax_crop.axis("off")
+    ax_bars = add_axes_in(fig, left + PANEL_CROP_IN + PANEL_NAMES_IN,
+                          bottom + PANEL_ROW_GAP_IN, PANEL_BARS_IN, bars_h)
+    colour = np.array(box_style(record).rgb) / 255
+    ax_bars.barh(names, [record["emotions"][name] for name in names],
+                 color=[colour if name == record["top_emotion"] else "0.7" for name in names])
+    ax_bars.set_xlim(0, 1)
+    ax_bars.invert_yaxis()
+    ax_bars.tick_params(labelsize=PANEL_FONT_PT, length=0)
+    ax_bars.set_xticks([])
+    ax_bars.set_title(face_label(record, number), fontsize=PANEL_TITLE_PT,
+                      color=colour if record["uncertain"] else "black")

@@ -107,7 +107,7 @@ class FrameSink:
             self.rows += frame.rows
             self.frames += 1
             if self.writer or self.show:
-                drawn = annotate(frame.rgb, frame.drawn)
+                drawn = annotate(frame.rgb, frame.drawn, key=False)  # frames keep their size
                 if self.writer:
                     self.writer.write(drawn, frame.time_s)
                 if self.show and show_frame(drawn):
