@@ -17,6 +17,8 @@ COMMANDS = {
     "predict": ("emotion_classification.cli.predict", "label every face in photos (MTCNN + CNN)"),
     "video": ("emotion_classification.cli.video", "track faces and their emotions through a video"),
     "train": ("emotion_classification.cli.train", "train a model into runs/<name>/ (never models/)"),
+    "sweep": ("emotion_classification.cli.sweep",
+              "search hyperparameters on Ray Tune, one train run per trial in runs/<sweep>/"),
     "promote": ("emotion_classification.cli.promote",
                 "make a finished run the shipped model and refresh what depends on it"),
     "evaluate": ("emotion_classification.cli.evaluate",
