@@ -1,10 +1,10 @@
 """Render the Markdown tables of README.md and docs/*.md from the committed JSON records.
 
     python scripts/render_tables.py --check    # exit 1 naming each stale table
-    python scripts/render_tables.py --write    # what promote runs after it replaces a model
+    python scripts/render_tables.py --write    # rewrite the stale tables in place
 
 The renderer lives in the package (:mod:`emotion_classification.evaluation.tables`), so
-``promote`` needs nothing outside it.
+``promote`` needs nothing outside it: it renders staged copies from its staged records.
 """
 
 import sys

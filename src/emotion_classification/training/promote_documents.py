@@ -25,31 +25,28 @@ from emotion_classification.training.provenance import (
 )
 from emotion_classification.utils.files import shown_path, write_json, write_text
 
-#: Notebooks that show the shipped model; the interactive one's still picture is not committed.
+#: Notebooks that show the shipped model: the group photo's and the interactive one's too.
 MODEL_NOTEBOOKS = ("04", "05", "06", "07")
-UNCOMMITTED_FIGURES_NOTEBOOK = "07"
+GROUP_PHOTO_NOTEBOOK = "05"
+INTERACTIVE_NOTEBOOK = "07"
 INJECTED_TAG = "injected-parameters"
 STUDY_PHOTO = "data/photos/people.jpg"
 TEXT_SUFFIXES = (".json", ".md", ".csv", ".ipynb", ".py")
 
 
 def study_photo(root: Path) -> Path | None:
-    """The study's group photo: in ``data/photos/``, else in ``$EMOTION_SHARED_DIR``."""
-    for base in (root, Path(os.environ.get("EMOTION_SHARED_DIR") or root.parent / "shared")):
-        if (base / STUDY_PHOTO).is_file():
-            return base / STUDY_PHOTO
-    return None
+    """The study's group photo where the README says it belongs (``data/photos/``)."""
+    return root / STUDY_PHOTO if (root / STUDY_PHOTO).is_file() else None
 
 
 def staged_parameters(stage: Stage, notebook: Path, photo: Path | None) -> dict:
-    """Parameters pointing a notebook at the staged model, figures and data (what it would
-    write elsewhere goes to a scratch folder that is not put in place)."""
-    figures = (stage.scratch / "figures" if notebook.name.startswith(UNCOMMITTED_FIGURES_NOTEBOOK)
-               else stage.figures)
-    return {"MODEL_PATH": str(stage.model), "FIGURE_DIR": str(figures),
-            "DATA_DIR": stage.data_dir, "REPORT_PATH": str(stage.scratch / "evaluation.json"),
-            "OUT_DIR": str(stage.scratch / "group_photo"),
-            "IMAGE_PATH": str(photo) if photo else None}
+    """Parameters pointing a notebook at the staged model, figures and report (notebook 07's
+    still picture keeps its default place, under ``outputs/``)."""
+    given = {"MODEL_PATH": str(stage.model), "DATA_DIR": stage.data_dir,
+             "IMAGE_PATH": str(photo) if photo else None}
+    if not notebook.name.startswith(INTERACTIVE_NOTEBOOK):
+        given |= {"FIGURE_DIR": str(stage.figures), "REPORT_PATH": str(stage.report)}
+    return given
 
 
 def without_injected_parameters(path: Path) -> None:
@@ -65,7 +62,12 @@ def without_injected_parameters(path: Path) -> None:
 
 
 def stage_notebooks(stage: Stage) -> None:
-    """The notebooks that show the model, executed on the staged one into staged copies."""
+    """The notebooks that show the model, executed on the staged one into staged copies.
+
+    Notebook 04 evaluates again, with flip only; promote's own evaluation (ten-crop too)
+    and record are put back afterwards. Notebook 05 runs only when the study's photo is in
+    ``data/photos/``, so the README's figure never shows another picture.
+    """
     from emotion_classification.evaluation.notebooks import (
         list_notebooks,
         notebook_parameters,
@@ -73,17 +75,21 @@ def stage_notebooks(stage: Stage) -> None:
     )
 
     photo = study_photo(stage.root)
+    record = stage.model.with_suffix(".json")
+    kept = {path: path.read_bytes() for path in (stage.report, record)}
     for path in list_notebooks(list(MODEL_NOTEBOOKS), stage.root / "notebooks"):
-        if path.name.startswith("05") and photo is None:
+        if path.name.startswith(GROUP_PHOTO_NOTEBOOK) and photo is None:
             stage.notes.append(f"note: {STUDY_PHOTO} not found: {path.name} not re-executed")
             continue
         names, given = notebook_parameters(path), staged_parameters(stage, path, photo)
         staged = stage.path(f"notebooks/{path.name}")
         run_notebook(path, {k: v for k, v in given.items() if k in names}, output_path=staged)
         without_injected_parameters(staged)
-        if path.name.startswith("05"):
+        if path.name.startswith(GROUP_PHOTO_NOTEBOOK):
             for name in GROUP_PHOTO_FIGURES:
                 stage.statuses[f"reports/figures/{name}"] = MADE
+    for path, data in kept.items():
+        path.write_bytes(data)
 
 
 def unmade(stage: Stage) -> list[str]:
@@ -131,9 +137,12 @@ def stage_provenance(stage: Stage, previous: dict) -> None:
 def without_staging_paths(stage: Stage) -> None:
     """Name the project's files relative to it, never by the staging folder or this
     machine's folders, in every staged text file."""
+    inside = stage.folder.relative_to(stage.root)  # as the notebooks write it
+    prefixes = [f"{stage.folder}{os.sep}", f"{inside}{os.sep}", f"{stage.root}{os.sep}"]
     for path in staged_files(stage).values():
         if path.suffix in TEXT_SUFFIXES:
             text = path.read_text(encoding="utf-8")
-            if str(stage.root) in text:
-                text = text.replace(f"{stage.folder}{os.sep}", "").replace(str(stage.folder), ".")
-                write_text(path, text.replace(f"{stage.root}{os.sep}", ""))
+            if stage.folder.name in text or str(stage.root) in text:
+                for prefix in prefixes:
+                    text = text.replace(prefix, "")
+                write_text(path, text)

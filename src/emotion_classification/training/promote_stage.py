@@ -43,8 +43,6 @@ MIN_AGREEMENT = 0.99
 MIN_INT8_AGREEMENT = 0.95
 #: Test-time augmentations the evaluation report measures (the README shows both).
 EVALUATION_TTA = "ten_crop"
-#: Staged files that are not put in place (what a notebook writes besides its figures).
-SCRATCH = ".scratch"
 
 
 @dataclass
@@ -76,8 +74,8 @@ class Stage:
         return self.folder / "reports" / ROLES[self.role]["figures"]
 
     @property
-    def scratch(self) -> Path:
-        return self.folder / SCRATCH
+    def report(self) -> Path:
+        return self.folder / "reports" / ROLES[self.role]["report"]
 
 
 def stage_model(stage: Stage) -> None:
@@ -214,5 +212,4 @@ def stage_peers(stage: Stage, peers: dict, key: str) -> None:
 def staged_files(stage: Stage) -> dict[str, Path]:
     """``{path in the project: staged file}`` for everything staged so far."""
     return {path.relative_to(stage.folder).as_posix(): path
-            for path in sorted(stage.folder.rglob("*"))
-            if path.is_file() and SCRATCH not in path.relative_to(stage.folder).parts}
+            for path in sorted(stage.folder.rglob("*")) if path.is_file()}
