@@ -251,7 +251,7 @@ def test_cli_bad_videos_are_one_line_errors(shared_recognizer, portrait_mp4, tmp
         assert lines == [lines[0]] and lines[0].startswith(f"error: {path}: ")
     for usage in (["--every", "0"], ["--every", "2", "--fps", "3"], ["--detect-every", "0"],
                   ["--batch-frames", "0"], ["--smoothing", "-1"], ["--smoothing", "nan"],
-                  ["--source", "0"]):
+                  ["--stall-timeout", "0"], ["--stall-timeout", "nan"], ["--source", "0"]):
         assert video_cli.main([str(portrait_mp4), *usage]) == 2, usage
     assert video_cli.main([]) == 2
     err = capsys.readouterr().err
