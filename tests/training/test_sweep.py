@@ -250,3 +250,30 @@ def test_a_killed_sweep_resumes_without_training_anything_twice(tmp_path, tiny_d
         "events.out.tfevents.*") for event in EventFileLoader(str(path)).Load()
         if any(v.tag == "epoch_accuracy" for v in event.summary.value)]
     assert sorted(steps) == [1, 2, 3]
+
+
+def test_a_sweep_folder_resumes_only_with_the_trials_it_started_with(tmp_path):
+    from emotion_classification.training.sweep import check_same_spec
+
+    first = read_spec(write_spec(tmp_path / "s.yaml", {
+        "fixed": {"epochs": 2}, "search": {"dropout": {"choice": [0.2, 0.4]}}}))
+    (tmp_path / "runs").mkdir()
+    check_same_spec(tmp_path / "runs", first)  # records the sweep file's trials
+    check_same_spec(tmp_path / "runs", first)  # the same file again: resumes
+    other = read_spec(write_spec(tmp_path / "s.yaml", {
+        "fixed": {"epochs": 3}, "search": {"dropout": {"choice": [0.2, 0.4]}}}))
+    with pytest.raises(SweepError, match="started from another sweep file \\(fixed differ\\)"):
+        check_same_spec(tmp_path / "runs", other)
+
+
+def test_the_best_trial_is_the_finished_candidate_with_the_highest_validation_accuracy():
+    from emotion_classification.training.sweep import choose_best
+
+    rows = [{"trial": "ref", "role": "reference", "status": "finished", "validation_accuracy": 0.9},
+            {"trial": "cut", "role": "candidate", "status": "stopped early by ASHA",
+             "validation_accuracy": 0.8},
+            {"trial": "a", "role": "candidate", "status": "finished", "validation_accuracy": 0.6},
+            {"trial": "b", "role": "candidate", "status": "finished", "validation_accuracy": 0.6}]
+    assert choose_best(rows) == "a"  # never the reference, a finished model first, ties: earlier
+    assert choose_best(rows[:2]) == "cut"  # no candidate finished: the best epoch decides
+    assert choose_best(rows[:1]) is None
