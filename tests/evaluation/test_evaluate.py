@@ -182,12 +182,12 @@ def test_committed_model_record_rebuilds_the_committed_architecture(committed_mo
     current defaults: rebuilding from either gives the same layers and parameter count."""
     import shlex
 
-    from emotion_classification.training.config import config_from_args
+    from emotion_classification.training.config import parse_train_args
     from emotion_classification.training.loop import build_model_from_config
 
     model, record = load_model_and_record(str(committed_model_path))
     words = shlex.split(record["command"])
-    from_command = config_from_args(words[words.index("train") + 1:])
+    from_command = parse_train_args(words[words.index("train") + 1:])[0]
     for key in ("widths", "crop_px", "epochs", "learning_rate", "class_weighting", "seed"):
         stored = record["config"][key]
         assert getattr(from_command, key) == (tuple(stored) if key == "widths" else stored), key
