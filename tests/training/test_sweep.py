@@ -125,6 +125,11 @@ def test_the_gpu_recipe_sweep_trains_what_the_one_call_gpu_sweep_trains():
     ({"search": {"dropout": {"grid": [0.2, 0.3]}}, "search_algorithm": "optuna"},
      "takes no named trials and no grid"),
     ({"search": {"widths": {"choice": ["8,0"]}}}, "search: widths: --widths must be positive"),
+    ({"fixed": {"epochs": 2}, "resources_per_trial": {"gpu": "half"}},
+     "resources_per_trial takes cpu and gpu"),
+    ({"fixed": {"epochs": 2}, "scheduler": {"asha": {"grace_period": 0}}},
+     "asha takes grace_period"),
+    ({"fixed": {"epochs": 2}, "samples": 0}, "samples must be a whole number"),
 ])
 def test_a_bad_sweep_file_is_one_line_naming_it_before_ray_starts(tmp_path, capsys, spec,
                                                                    problem):

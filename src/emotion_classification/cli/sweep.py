@@ -18,6 +18,17 @@ from emotion_classification.utils.console import (
 from emotion_classification.utils.files import project_path, shown_path
 
 
+def share(text: str) -> float:
+    """A per-trial share of CPUs or GPUs: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emotion_classification sweep",
@@ -43,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: $RAY_ADDRESS, else a local Ray instance started for "
                              "this sweep. Every node must see the data and --runs-dir at the "
                              "same paths.")
-    parser.add_argument("--cpus-per-trial", type=float, default=None, metavar="C",
+    parser.add_argument("--cpus-per-trial", type=share, default=None, metavar="C",
                         help="CPUs each trial reserves (default: the sweep file's "
                              "resources_per_trial cpu, else 1).")
-    parser.add_argument("--gpus-per-trial", type=float, default=None, metavar="G",
+    parser.add_argument("--gpus-per-trial", type=share, default=None, metavar="G",
                         help="GPUs each trial reserves; a fraction lets trials share one GPU "
                              "(0.25: four trials per GPU) (default: the sweep file's "
                              "resources_per_trial gpu, else 0).")

@@ -213,7 +213,7 @@ def read_spec(path: Path, name: str | None = None) -> SweepSpec:
 def read_tune_settings(spec: SweepSpec, data: dict, shown: str) -> None:
     """``samples``, ``search_algorithm``, ``scheduler``, resources and concurrency."""
     spec.samples = data.get("samples", 1)
-    if not isinstance(spec.samples, int) or spec.samples < 1:
+    if not whole(spec.samples, 1):
         raise SweepError(f"{shown}: samples must be a whole number of at least 1")
     spec.search_algorithm = data.get("search_algorithm", "random")
     if spec.search_algorithm not in SEARCH_ALGORITHMS:
@@ -231,13 +231,29 @@ def read_tune_settings(spec: SweepSpec, data: dict, shown: str) -> None:
         if set(settings) != {"asha"}:
             raise SweepError(f"{shown}: scheduler is asha (optionally with grace_period and "
                              "reduction_factor) or none")
-        spec.scheduler = {"grace_period": DEFAULT_GRACE_PERIOD_EPOCHS,
-                          "reduction_factor": DEFAULT_REDUCTION_FACTOR,
-                          **mapping(settings["asha"], f"{shown}: scheduler: asha")}
+        asha = mapping(settings["asha"], f"{shown}: scheduler: asha")
+        spec.scheduler = {"grace_period": asha.pop("grace_period", DEFAULT_GRACE_PERIOD_EPOCHS),
+                          "reduction_factor": asha.pop("reduction_factor",
+                                                       DEFAULT_REDUCTION_FACTOR)}
+        if asha or not whole(spec.scheduler["grace_period"], 1) or not (
+                isinstance(spec.scheduler["reduction_factor"], int | float)
+                and spec.scheduler["reduction_factor"] > 1):
+            raise SweepError(f"{shown}: scheduler: asha takes grace_period (whole epochs, at "
+                             "least 1) and reduction_factor (above 1)")
     resources = mapping(data.get("resources_per_trial"), f"{shown}: resources_per_trial")
-    spec.resources_per_trial = {"cpu": float(resources.get("cpu", 1)),
-                                "gpu": float(resources.get("gpu", 0))}
+    spec.resources_per_trial = {"cpu": resources.pop("cpu", 1), "gpu": resources.pop("gpu", 0)}
+    if resources or not all(isinstance(v, int | float) and 0 <= v < math.inf
+                            for v in spec.resources_per_trial.values()):
+        raise SweepError(f"{shown}: resources_per_trial takes cpu and gpu, numbers of at "
+                         "least 0 (a fraction of a GPU shares it)")
     spec.max_concurrent_trials = data.get("max_concurrent_trials")
+    if spec.max_concurrent_trials is not None and not whole(spec.max_concurrent_trials, 1):
+        raise SweepError(f"{shown}: max_concurrent_trials must be a whole number of at least 1")
+
+
+def whole(value, least: int) -> bool:
+    """``value`` is an int (not a bool) of at least ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def check_trials(spec: SweepSpec, shown: str) -> None:
