@@ -440,7 +440,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, *, address: str | None = None,
                         if os.environ.get(k)})
     environment.update(gpu_share_environment(resources.get("gpu", 0)))
     # Tune's own TensorBoard logger would show every trial twice beside the runs' own logs.
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     with native_stderr_filtered(RAY_START_NOISE):
         started = start_ray(address)
     try:
