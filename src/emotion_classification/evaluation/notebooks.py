@@ -19,6 +19,7 @@ Command line::
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import tempfile
@@ -161,9 +162,12 @@ def relative_paths(text: str, root: Path) -> str:
 
 
 def without_project_paths(nb, root: Path | None = None):
-    """Every text output of ``nb`` naming the project's files relative to it, so a saved
-    notebook holds no absolute path of the machine it ran on."""
+    """Every text output of ``nb`` and its saved widget state naming the project's files
+    relative to it, so a saved notebook holds no absolute path of the machine it ran on."""
     root = (root or project_root()).resolve()
+    if nb.metadata.get("widgets"):
+        nb.metadata["widgets"] = json.loads(relative_paths(json.dumps(nb.metadata["widgets"]),
+                                                           root))
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if isinstance(output.get("text"), str):
