@@ -50,13 +50,14 @@ from IPython.display import display
 from PIL import Image
 
 from emotion_classification.batch.index import save_analyses
-from emotion_classification.inference.drawing import annotate, plot_face_panel
+from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.images import (
     expand_inputs,
     is_photo,
     read_image,
     sample_photo,
 )
+from emotion_classification.inference.panel import plot_face_panel
 from emotion_classification.inference.recognizer import faces_table, recognizer_for_notebook
 from emotion_classification.utils.files import project_path, shown_path
 from emotion_classification.utils.plots import save_figure

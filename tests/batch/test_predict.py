@@ -23,8 +23,8 @@ import pytest
 from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
+from emotion_classification.batch import image_files, journal, output_folder
 from emotion_classification.batch import index as results
-from emotion_classification.batch import journal, output_folder
 from emotion_classification.cli import predict
 from emotion_classification.inference.images import read_image, sample_photo
 
@@ -252,7 +252,7 @@ def test_a_write_error_names_the_output_not_a_hidden_temporary_file(shared_recog
     def refuse(rgb, path):
         raise PermissionError(13, "Permission denied", str(path.with_name(f".tmp-1-{path.name}")))
 
-    monkeypatch.setattr(results, "save_rgb", refuse)
+    monkeypatch.setattr(image_files, "save_rgb", refuse)
     assert predict.main([str(photos["group"]), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"error: {out / 'group_annotated.jpg'}: cannot write results (Permission denied)" in err

@@ -14,14 +14,12 @@ from emotion_classification.inference.drawing import (
     CONFIDENT_RGB,
     DETECTOR_UNSURE_RGB,
     MIN_FONT_SCALE,
-    PANEL_FONT_PT,
     UNCERTAIN_RGB,
     annotate,
     annotation_layout,
     drawing_sizes,
     label_size,
     legend_text,
-    plot_face_panel,
 )
 from emotion_classification.inference.images import read_image
 from emotion_classification.inference.label_layout import (
@@ -30,6 +28,7 @@ from emotion_classification.inference.label_layout import (
     outline,
     overlap_counts,
 )
+from emotion_classification.inference.panel import PANEL_FONT_PT, plot_face_panel
 from emotion_classification.inference.uncertainty import REASONS, record_reason, uncertain_reason
 from emotion_classification.labels import CLASS_NAMES
 

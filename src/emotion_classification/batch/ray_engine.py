@@ -60,7 +60,7 @@ class RecognizeBatch:
     def __call__(self, batch: dict) -> dict:
         """Read, analyse and write one batch; one result or one error per image, and a note
         for an image of several frames (only the first is read)."""
-        from emotion_classification.batch.index import write_image_files
+        from emotion_classification.batch.image_files import write_image_files
 
         paths = [Path(os.fsdecode(bytes(path))) for path in batch["path"]]
         results, errors, notes = [""] * len(paths), [""] * len(paths), [""] * len(paths)

@@ -148,7 +148,8 @@ class PhotoExplorer:
     def figure(self, analysis, path=None):
         """The annotated photo (faces numbered) beside the first ``panel_faces`` faces'
         probabilities; saved when ``path`` is given."""
-        from emotion_classification.inference.drawing import annotate, plot_face_panel
+        from emotion_classification.inference.drawing import annotate
+        from emotion_classification.inference.panel import plot_face_panel
 
         shown = slice(self.panel_faces)
         return plot_face_panel(annotate(analysis.rgb, analysis.records, numbers=True),

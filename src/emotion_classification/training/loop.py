@@ -71,7 +71,6 @@ from emotion_classification.training.run_records import (
     run_dir_for,
     run_lock,
     save_model_with_record,
-    shown_path,
     training_record,
     write_history,
 )
@@ -86,7 +85,7 @@ from emotion_classification.training.tensorboard import (
     RunBoard,
     current_learning_rate,
 )
-from emotion_classification.utils.files import project_path, write_json
+from emotion_classification.utils.files import project_path, shown_path, write_json
 from emotion_classification.utils.hardware import choose_precision, hardware_description
 
 
