@@ -61,7 +61,7 @@ def index_files_exist(out: Path) -> bool:
     """Every file results.json points at is on disk."""
     payload = json.loads((out / "results.json").read_text())
     return all((out / name).is_file() for image in payload["images"]
-               for name in results.files_of(image))
+               for name in image_files.files_of(image))
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -21,7 +21,7 @@ import pytest
 from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
-from emotion_classification.batch import detail_files, index
+from emotion_classification.batch import detail_files, image_files, index
 from emotion_classification.cli import predict
 from emotion_classification.inference.images import (
     MultiFrameWarning,
@@ -45,7 +45,7 @@ def summary(out: Path) -> dict:
 
 def indexed_files(out: Path) -> set[str]:
     """Every file the index points at, relative to the output folder."""
-    return {name for image in summary(out)["images"] for name in index.files_of(image)}
+    return {name for image in summary(out)["images"] for name in image_files.files_of(image)}
 
 
 def files_on_disk(out: Path) -> set[str]:
