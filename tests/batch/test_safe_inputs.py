@@ -21,7 +21,7 @@ import pytest
 from made_files import GROUP_FACES, write_group_photo, write_no_faces_photo
 from PIL import Image
 
-from emotion_classification.batch import detail_files, image_files, index
+from emotion_classification.batch import detail_files, image_files
 from emotion_classification.cli import predict
 from emotion_classification.inference.images import (
     MultiFrameWarning,
