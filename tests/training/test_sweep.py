@@ -121,6 +121,8 @@ def test_the_gpu_recipe_sweep_trains_what_the_one_call_gpu_sweep_trains():
     ({"search": {"dropout": {"uniform": [0.5, 0.2]}}}, "uniform takes [low, high]"),
     ({"trials": {"a": {"name": "x"}}}, "trials: a: --name is set by the sweep"),
     ({"trials": {"a": {"role": "winner"}}}, "role 'winner'"),
+    ({"name": "../reports", "fixed": {"epochs": 2}}, "sweep name '../reports' is not one folder"),
+    ({"trials": {"/srv/x": {"epochs": 2}}}, "trials: trial name '/srv/x' is not one folder"),
     ({"trial": {}}, "unknown key(s) trial"),
     ({"search": {"dropout": {"grid": [0.2, 0.3]}}, "search_algorithm": "optuna"},
      "takes no named trials and no grid"),

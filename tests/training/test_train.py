@@ -504,11 +504,11 @@ def test_a_run_name_that_leads_outside_the_runs_folder_is_refused_in_one_line(
         train_cli.main(["--name", name, "--restart", "--runs-dir", str(runs)])
     assert refused.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: --name ") and "one folder name" in err[0]
+    assert len(err) == 1 and err[0].startswith("error: --name ") and "not one folder" in err[0]
     assert not runs.exists() and sorted(tmp_path.iterdir()) == []
-    with pytest.raises(ConfigError, match="one folder name"):
+    with pytest.raises(ConfigError, match="not one folder name"):
         train(TrainConfig(name=name, runs_dir=str(runs)))
-    with pytest.raises(RunError, match="one folder name"):
+    with pytest.raises(RunError, match="not one folder name"):
         run_dir_for(TrainConfig(name=name, runs_dir=str(runs)))
 
 

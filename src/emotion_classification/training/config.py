@@ -255,14 +255,14 @@ def modern_config(values: dict) -> dict:
 
 
 def name_problem(name: str | None) -> str | None:
-    """Why ``name`` cannot be a run's folder inside ``--runs-dir``, or None: it must be one
-    plain folder name, never a path that leads elsewhere (``..``, ``/``, an absolute path)."""
+    """Why ``name`` cannot be a folder inside a runs folder (a run's, a sweep's, a trial's),
+    or None: it must be one plain folder name, never a path that leads elsewhere (``..``,
+    ``/``, an absolute path)."""
     if name is None:
         return None
     if (name.strip() in ("", ".", "..") or any(s in name for s in PATH_SEPARATORS)
             or "\0" in name or os.path.isabs(name)):
-        return (f"--name {name!r}: a run name is one folder name inside --runs-dir, without "
-                "'/', '..' or an absolute path")
+        return f"{name!r} is not one folder name (no '/', '..' or absolute path)"
     return None
 
 
@@ -270,7 +270,7 @@ def config_problem(config: TrainConfig) -> str | None:
     """What is wrong with a config that each flag's type and choices cannot catch, or None."""
     problem = name_problem(config.name)
     if problem:
-        return problem
+        return f"--name {problem}: a run is written to --runs-dir/NAME/"
     if not config.widths or min(config.widths) < 1:
         return f"--widths must be positive filter counts, got {flag_value(config.widths)}"
     if not config.mixing_alpha > 0:

@@ -64,7 +64,7 @@ def run_dir_for(config: TrainConfig) -> Path:
     outside ``runs_dir`` (``..``, a separator, an absolute path) is a :class:`RunError`."""
     problem = name_problem(config.name)
     if problem:
-        raise RunError(problem)
+        raise RunError(f"--name {problem}: a run is written to --runs-dir/NAME/")
     return project_path(config.runs_dir) / config.name
 
 

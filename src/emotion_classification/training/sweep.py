@@ -41,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from emotion_classification.training.checkpoint import TrainingHooks
-from emotion_classification.training.config import TrainConfig, flag_value, parse_train_args
+from emotion_classification.training.config import (
+    TrainConfig,
+    flag_value,
+    name_problem,
+    parse_train_args,
+)
 from emotion_classification.training.run_records import HISTORY_FILE, RECORD_FILE
 from emotion_classification.utils.files import shown_path, write_json, write_text
 from emotion_classification.utils.quiet import native_stderr_filtered
@@ -196,11 +201,17 @@ def read_spec(path: Path, name: str | None = None) -> SweepSpec:
                          f"{', '.join(SPEC_KEYS)}")
     spec = SweepSpec(path=Path(path), name=str(name or data.get("name") or Path(path).stem),
                      fixed=checked_flags(data.get("fixed"), f"{shown}: fixed"))
+    problem = name_problem(spec.name)
+    if problem:  # the sweep's folder must stay inside --runs-dir
+        raise SweepError(f"{shown}: sweep name {problem}")
     spec.search = {flag_key(k): checked_distribution(flag_key(k), v, f"{shown}: search")
                    for k, v in mapping(data.get("search"), f"{shown}: search").items()}
     for trial, flags in mapping(data.get("trials"), f"{shown}: trials").items():
         flags = dict(mapping(flags, f"{shown}: trials: {trial}"))
         role = flags.pop("role", "candidate")
+        problem = name_problem(str(trial))
+        if problem:  # each trial's run folder must stay inside the sweep's
+            raise SweepError(f"{shown}: trials: trial name {problem}")
         if role not in ROLES:
             raise SweepError(f"{shown}: trials: {trial}: role {role!r}; use {', '.join(ROLES)}")
         spec.trials[str(trial)] = checked_flags(flags, f"{shown}: trials: {trial}")
