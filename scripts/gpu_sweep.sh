@@ -13,7 +13,7 @@
 # On the device (carry .gpu_sweep):
 #   scripts/gpu_sweep.sh run
 # Here, the CPU smoke test (two tiny runs on JAX's CPU backend, OUT a scratch folder):
-#   GPU_SWEEP_PYTHON=/work/jaxvenv/bin/python OUT=/tmp/gpu_sweep_out scripts/gpu_sweep.sh run --smoke
+#   GPU_SWEEP_PYTHON=~/.venvs/jax/bin/python OUT="$(mktemp -d)" scripts/gpu_sweep.sh run --smoke
 set -euo pipefail
 started=$(date +%s.%N)
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ if [[ ! -f $pack/fer2013_train.tar.xz || ! -d $pack/wheels ]]; then
   exit 2
 fi
 python=${GPU_SWEEP_PYTHON:-python3}
-work=${GPU_SWEEP_WORK:-/tmp/gpu_sweep}
+work=${GPU_SWEEP_WORK:-${TMPDIR:-/tmp}/gpu_sweep}
 rm -rf "$work" && mkdir -p "$work/fer2013"
 
 # Keras and its missing needs, as the device's README says to bring Python packages.
