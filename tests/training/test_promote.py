@@ -158,6 +158,16 @@ def test_a_forced_promote_rebuilds_every_file_made_from_the_model(finished_run, 
         if path.suffix in (".json", ".md", ".csv"):
             assert ".promote-" not in path.read_text() and str(project) not in path.read_text()
 
+    marked = (reports / "benchmarks/inference.json").read_bytes()
+    stages = []
+    promote(finished_run, root=project, force=True, hooks=PromoteHooks(stage=stages.append),
+            **options(fer2013_dir))  # the same model again: its benchmark records stay
+    assert "benchmarks" not in stages and "exports" in stages
+    assert (reports / "benchmarks/inference.json").read_bytes() == marked
+    assert read_provenance(project / PROVENANCE_PATH)["files"] == provenance["files"] | {
+        name: read_provenance(project / PROVENANCE_PATH)["files"][name]
+        for name in ("models/emotion_cnn.onnx", "models/emotion_cnn_int8.tflite")}
+
 
 @pytest.mark.slow
 def test_ctrl_c_before_the_end_leaves_every_file_as_it_was(finished_run, fer2013_dir, project):

@@ -60,6 +60,7 @@ from emotion_classification.utils.files import project_path, project_root, shown
 STAGING_PREFIX = ".promote-"
 BACKUP_FOLDER = ".replaced"
 
+
 def ignore(_) -> None:
     """The default hook: nothing happens."""
 
@@ -153,8 +154,7 @@ def staged_result(stage: Stage, run: CheckedRun, old: dict, notes: list[str],
             "new": new, "replaced": list(staged), "notes": notes + stage.notes}
 
 
-def build(stage: Stage, previous_provenance: dict, notebooks: bool,
-          enter: Callable[[str], None]) -> dict[str, Path]:
+def build(stage: Stage, notebooks: bool, enter: Callable[[str], None]) -> dict[str, Path]:
     """Run every stage in order (``enter(name)`` before each); return the staged files
     (``{path in the project: staged file}``)."""
     from emotion_classification.data.fer2013 import load_fer2013, small_subset
@@ -172,8 +172,9 @@ def build(stage: Stage, previous_provenance: dict, notebooks: bool,
         stage_export_report(stage, test)
         enter("figures")
         stage_grad_cam(stage, test)
-    enter("benchmarks")
-    stage_benchmarks(stage)
+    if not stage.same_model:  # the benchmarks measured the model shipped now
+        enter("benchmarks")
+        stage_benchmarks(stage)
     if notebooks and stage.role == "accurate":
         enter("notebooks")
         stage_notebooks(stage)
@@ -185,20 +186,19 @@ def build(stage: Stage, previous_provenance: dict, notebooks: bool,
     enter("documents")
     stage_documents(stage, staged_files(stage))
     enter("provenance")
-    stage_provenance(stage, previous_provenance)
+    stage_provenance(stage)
     without_staging_paths(stage)
     return staged_files(stage)
 
 
-def build_staged(stage: Stage, root: Path, notebooks: bool,
-                 hooks: PromoteHooks) -> dict[str, Path]:
-    """:func:`.promote_stage.build`, its errors naming the user's files."""
+def build_staged(stage: Stage, notebooks: bool, hooks: PromoteHooks) -> dict[str, Path]:
+    """:func:`build`, its errors naming the user's files, never the staged copies."""
     from emotion_classification.evaluation.notebooks import NotebookError
     from emotion_classification.models.export import ExportError
     from emotion_classification.models.files import ModelFileError
 
     try:
-        return build(stage, read_provenance(root / PROVENANCE_PATH), notebooks, hooks.stage)
+        return build(stage, notebooks, hooks.stage)
     except (ExportError, ModelFileError, NotebookError) as error:
         raise PromoteError(user_paths(str(error), stage)) from None
 
@@ -219,7 +219,8 @@ def promote(run_dir: str | os.PathLike, *, root: str | os.PathLike | None = None
     """
     if role not in ROLES:
         raise PromoteError(f"--as {role!r}: choose one of {', '.join(ROLES)}")
-    root, run_dir, hooks = Path(root or project_root()), project_path(run_dir), hooks or PromoteHooks()
+    root, run_dir = Path(root or project_root()), project_path(run_dir)
+    hooks = hooks or PromoteHooks()
     models = root / "models"
     models.mkdir(parents=True, exist_ok=True)
     with promote_lock(models):
@@ -234,9 +235,11 @@ def promote(run_dir: str | os.PathLike, *, root: str | os.PathLike | None = None
         old = summary(shipped_record, shipped_validation(shipped_record), shipped)
         folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=models))
         try:
-            stage = Stage(root, folder, role, run, data_dir, small_per_class,
-                          sha256(run.folder / MODEL_FILE))
-            staged = build_staged(stage, root, notebooks, hooks)
+            new_sha256 = sha256(run.folder / MODEL_FILE)
+            stage = Stage(root, folder, role, run, data_dir, small_per_class, new_sha256,
+                          same_model=new_sha256 == old["sha256"],
+                          previous=read_provenance(root / PROVENANCE_PATH)["files"])
+            staged = build_staged(stage, notebooks, hooks)
             result = staged_result(stage, run, old, notes, staged)
             hooks.before_place(result)
             place(staged, root, folder / BACKUP_FOLDER)

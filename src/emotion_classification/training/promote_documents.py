@@ -92,10 +92,17 @@ def stage_notebooks(stage: Stage) -> None:
         path.write_bytes(data)
 
 
+def made_from_this_model(stage: Stage, name: str) -> bool:
+    """True when the provenance says ``name`` was already made from the run's model."""
+    found = stage.previous.get(name, {})
+    return found.get("source_sha256") == stage.model_sha256 and found.get("status") != NOT_RE_MADE
+
+
 def unmade(stage: Stage) -> list[str]:
-    """Derived files no stage made, kept as they are (the provenance says from what)."""
+    """Derived files no stage made nor any earlier promote of this model, kept as they are
+    (their provenance keeps the model they came from)."""
     left = [name for name in derived_files(stage.role) if name not in stage.statuses
-            and (stage.root / name).is_file()]
+            and (stage.root / name).is_file() and not made_from_this_model(stage, name)]
     for name in left:
         stage.statuses[name] = NOT_RE_MADE
     return left
@@ -120,9 +127,9 @@ def stage_documents(stage: Stage, staged: dict[str, Path]) -> None:
                     write_text(stage.path(document.relative_to(stage.root).as_posix()), new)
 
 
-def stage_provenance(stage: Stage, previous: dict) -> None:
+def stage_provenance(stage: Stage) -> None:
     """The provenance file: each derived file of this role and the model it came from."""
-    files = dict(previous.get("files", {}))
+    files = dict(stage.previous)
     for name, status in stage.statuses.items():
         if status == NOT_RE_MADE:  # its entry keeps the model it was made from
             if name in files:

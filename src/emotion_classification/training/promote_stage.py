@@ -56,6 +56,8 @@ class Stage:
     data_dir: str | None
     small_per_class: int
     model_sha256: str
+    same_model: bool = False  # the run's model is the one shipped now (same sha256)
+    previous: dict = field(default_factory=dict)  # the provenance entries before
     statuses: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -80,6 +82,8 @@ class Stage:
 
 def stage_model(stage: Stage) -> None:
     """The Keras file, its record (saying where it came from), history and curves."""
+    import matplotlib.pyplot as plt
+
     from emotion_classification.utils.plots import plot_learning_curves
 
     shutil.copyfile(stage.run.folder / MODEL_FILE, stage.path(model_path(stage.role)))
@@ -92,18 +96,21 @@ def stage_model(stage: Stage) -> None:
     if history.is_file():
         staged_history = stage.path(f"models/{stage.model.stem}.history.csv")
         shutil.copyfile(history, staged_history)
-        plot_learning_curves(staged_history, stage.figures / CURVES_FIGURE)
+        plt.close(plot_learning_curves(staged_history, stage.figures / CURVES_FIGURE))
         stage.statuses[f"models/{staged_history.name}"] = MADE
 
 
 def stage_evaluation(stage: Stage) -> dict:
     """Calibration on validation, the test report and its figures, and both in the record."""
+    import matplotlib.pyplot as plt
+
     from emotion_classification.evaluation.evaluate import evaluate, store_in_model_record
 
     report_path = stage.path(f"reports/{ROLES[stage.role]['report']}")
     report = evaluate(str(stage.model), stage.data_dir, small_per_class=stage.small_per_class,
                       figure_dir=stage.figures, report_path=report_path,
                       update_model_json=False, tta=EVALUATION_TTA)
+    plt.close("all")  # evaluate leaves its figures open for a notebook to show
     saved = json.loads(report_path.read_text(encoding="utf-8"))
     write_json(report_path, {**saved, "model": model_path(stage.role)})
     record = json.loads(stage.model.with_suffix(".json").read_text(encoding="utf-8"))

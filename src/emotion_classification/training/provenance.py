@@ -87,10 +87,14 @@ def derived_files(role: str) -> list[str]:
 
 
 def read_provenance(path: Path) -> dict:
-    """The provenance file, or an empty one when it is missing."""
-    if not path.is_file():
+    """The provenance file, or an empty one when it is missing or unreadable (promote writes
+    it again; the provenance test then names every derived file)."""
+    try:
+        provenance = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {"files": {}}
-    return json.loads(path.read_text(encoding="utf-8"))
+    ok = isinstance(provenance, dict) and isinstance(provenance.get("files"), dict)
+    return provenance if ok else {"files": {}}
 
 
 def entry(role: str, source_sha256: str, status: str, file: Path | None = None) -> dict:
