@@ -184,6 +184,23 @@ def test_ctrl_c_before_the_end_leaves_every_file_as_it_was(finished_run, fer2013
 
 
 @pytest.mark.slow
+def test_an_error_while_staging_names_the_run_not_the_staging_copy(finished_run, fer2013_dir,
+                                                                   project, monkeypatch):
+    from emotion_classification.models import export
+
+    def failing_export(model_path, out_dir):  # what a converter failure raises
+        raise export.ExportError(f"{model_path}: ONNX conversion failed (out of memory)")
+
+    monkeypatch.setattr(export, "export_onnx", failing_export)
+    before = snapshot(project)
+    with pytest.raises(PromoteError) as refused:
+        promote(finished_run, root=project, force=True, **options(fer2013_dir))
+    assert str(refused.value) == f"{finished_run / 'model.keras'}: ONNX conversion failed " \
+                                 "(out of memory)"
+    assert snapshot(project) == before
+
+
+@pytest.mark.slow
 def test_promote_as_fast_ships_beside_the_accurate_model_and_leaves_it_alone(
         finished_run, fer2013_dir, tmp_path):
     root = tmp_path / "project"
