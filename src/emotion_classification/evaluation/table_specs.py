@@ -62,7 +62,17 @@ def classifier_flag_rows(load, bench) -> list[dict]:
                  share=study["flagged"] / (study["flagged"] + study["unflagged"]))]
 
 
+def framing_rows(load, bench) -> list[dict]:
+    """The shipped model and the detection-framing candidate on validation faces."""
+    return bench("framing_candidate")["rows"]
+
+
 USAGE_TABLE_SPECS = {
+    "framing-candidate": (framing_rows, {
+        "model (validation faces)": "name", "direct, all faces": "direct_accuracy_all:.4f",
+        "direct, faces MTCNN found": "direct_accuracy_detected:.4f",
+        "through the pipeline (margin 0.05)": "pipeline_accuracy_detected:.4f",
+        "framing gap (points)": "framing_gap_points:.2f"}),
     "uncertainty-detector": (detector_rows, {
         "faces": "name", "count": "faces:,",
         "share under the study's 0.99":
