@@ -51,7 +51,7 @@ from emotion_classification.models.defaults import WIDE_WIDTHS
 from emotion_classification.models.runtimes import model_input
 from emotion_classification.training.config import TrainConfig
 from emotion_classification.training.distill import one_hot
-from emotion_classification.training.loop import build_training_model
+from emotion_classification.training.networks import build_training_model
 from emotion_classification.training.run_records import epoch_times
 from emotion_classification.utils.files import project_root, write_json
 from emotion_classification.utils.hardware import choose_precision, hardware_description

@@ -63,7 +63,7 @@ def test_erase_blanks_a_box_on_some_faces_and_trains_the_resnet():
     """``--augmentation erase``: the default geometry, then on some faces one rectangle of
     2-15% of the face replaced; the same seed draws the same geometry with or without it."""
     from emotion_classification.training.config import TrainConfig
-    from emotion_classification.training.loop import build_training_model
+    from emotion_classification.training.networks import build_training_model
 
     batch = np.repeat(smooth_face()[None], 64, axis=0)
     plain = keras.ops.convert_to_numpy(build_augmentation("default", seed=3)(batch, training=True))

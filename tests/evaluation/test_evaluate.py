@@ -183,7 +183,7 @@ def test_committed_model_record_rebuilds_the_committed_architecture(committed_mo
     import shlex
 
     from emotion_classification.training.config import parse_train_args
-    from emotion_classification.training.loop import build_model_from_config
+    from emotion_classification.training.networks import build_model_from_config
 
     model, record = load_model_and_record(str(committed_model_path))
     words = shlex.split(record["command"])

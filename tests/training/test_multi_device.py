@@ -106,7 +106,7 @@ def initial_weights(config: TrainConfig) -> list[np.ndarray]:
     """The trainable weights a run of ``config`` starts from (the seed fixes them)."""
     import keras
 
-    from emotion_classification.training.loop import build_training_model
+    from emotion_classification.training.networks import build_training_model
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("float32")
@@ -179,7 +179,7 @@ from emotion_classification.training.config import TrainConfig
 from emotion_classification.data.fer2013 import read_face
 from emotion_classification.training.distribution import (distribution_scope, mirrored_strategy,
                                                   seed_generators, split_cpu)
-from emotion_classification.training.loop import build_training_model
+from emotion_classification.training.networks import build_training_model
 
 split_cpu()
 with distribution_scope():

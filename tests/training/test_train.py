@@ -17,7 +17,8 @@ from emotion_classification.labels import CLASS_NAMES
 from emotion_classification.models.architectures import emotion_cnn, seed_cnn
 from emotion_classification.models.defaults import DEFAULT_WIDTHS, WIDE_WIDTHS
 from emotion_classification.training.config import TrainConfig, build_parser, parse_train_args
-from emotion_classification.training.loop import class_weights, train
+from emotion_classification.training.loop import train
+from emotion_classification.training.networks import class_weights
 from emotion_classification.training.run_records import reproduce_command
 
 TRAIN_PER_CLASS = 8
@@ -245,7 +246,7 @@ def test_fused_batch_norm_trains_like_keras_and_saves_plain_layers(tmp_path, flo
                     reason="the fused batch-norm kernel is TensorFlow's")
 @pytest.mark.parametrize("fused", [True, False])
 def test_training_model_uses_the_fused_kernel_as_configured(fused, float32_policy):
-    from emotion_classification.training.loop import build_training_model
+    from emotion_classification.training.networks import build_training_model
 
     config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, fused_batch_norm=fused,
                          precision="float32")
@@ -405,7 +406,7 @@ def test_old_output_flags_are_accepted_ignored_and_noted(capsys):
 
 
 def test_seed_generators_of_the_training_model_are_reset_from_seed_and_epoch(float32_policy):
-    from emotion_classification.training.loop import build_training_model
+    from emotion_classification.training.networks import build_training_model
     from emotion_classification.training.random_state import reset_seed_generators
 
     config = TrainConfig(widths=(4, 4, 8, 8), head_units=8, precision="float32")

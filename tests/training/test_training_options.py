@@ -16,8 +16,9 @@ from emotion_classification.models.architectures import resnet18
 from emotion_classification.training import loop as train_module
 from emotion_classification.training.checkpoint import TrainingHooks
 from emotion_classification.training.config import ConfigError, TrainConfig, parse_train_args
-from emotion_classification.training.loop import class_weights, train
+from emotion_classification.training.loop import train
 from emotion_classification.training.mixing import Mix, apply_mix, batch_mix, draw_mix, mixed_epoch
+from emotion_classification.training.networks import build_model_from_config, class_weights
 from emotion_classification.training.run_records import reproduce_command
 from emotion_classification.training.schedules import make_optimizer
 from emotion_classification.training.swa import WeightAverage
@@ -53,7 +54,7 @@ def test_resnet18_is_the_cifar_form_and_keeps_the_48x48_contract():
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     config = parse_train_args(["--arch", "resnet18", "--widths", "16,16,32,32",
                                "--channels", "3"])[0]
-    built = train_module.build_model_from_config(config)  # crop 4: fewer pixels, same weights
+    built = build_model_from_config(config)  # crop 4: fewer pixels, same weights
     assert built.name == "resnet18" and built.input_shape == (None, 48, 48, 3)
     assert built.get_layer("crop").output.shape[1:3] == (40, 40)
     assert built.count_params() == tiny.count_params()

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion_classification.evaluation.explain import GRAD_CAM_FIGURE
 from emotion_classification.training.promote_checks import CheckedRun, PromoteError
 from emotion_classification.training.provenance import (
     CURVES_FIGURE,
     EVALUATION_FIGURES,
     EXPORT_REPORT,
-    GRAD_CAM_FIGURE,
     MADE,
     MEASURED_ELSEWHERE,
     NOT_RE_MEASURED,
