@@ -268,9 +268,12 @@ def test_probabilities_are_calibrated_with_the_record_temperature(recognizer):
         recognizer.temperature = saved
 
 
-def test_uncertain_rule(recognizer):
+def test_uncertain_rule(recognizer, monkeypatch):
     sure = np.array([0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01], np.float32)
     unsure = np.full(7, 1 / 7, np.float32)
+    assert recognizer.confident_detection == 0.0  # by default the detector flags nothing
+    assert recognizer.face_record(Face((0, 0, 9, 9), 0.901), sure)["uncertain_reason"] == ""
+    monkeypatch.setattr(recognizer, "confident_detection", 0.99)  # the study's rule
     assert not recognizer.face_record(Face((0, 0, 9, 9), 0.995), sure)["uncertain"]
     assert recognizer.face_record(Face((0, 0, 9, 9), 0.985), sure)["uncertain"]  # detector
     assert recognizer.face_record(Face((0, 0, 9, 9), 0.999), unsure)["uncertain"]  # classifier

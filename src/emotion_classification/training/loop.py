@@ -142,6 +142,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     started_s = time.time()
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     check_config(config)
+    split_cpu()  # EMOTION_CPU_DEVICES: checked first, and set before the backend starts
     if not config.name:
         config = dataclasses.replace(config, name=default_run_name())
     run_dir = run_dir_for(config)
@@ -167,7 +168,6 @@ def run(config: TrainConfig, run_dir: Path, finish_only: bool, started_s: float,
     """Load the data, fit (or only finish) and save: the body of :func:`train`."""
     import keras
 
-    split_cpu()  # EMOTION_CPU_DEVICES: before the backend starts
     keras.utils.set_random_seed(config.seed)
     precision = choose_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
