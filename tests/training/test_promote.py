@@ -17,7 +17,13 @@ from emotion_classification.training.config import TrainConfig
 from emotion_classification.training.loop import train
 from emotion_classification.training.promote import PromoteHooks, promote
 from emotion_classification.training.promote_checks import PromoteError, RefusedError
-from emotion_classification.training.provenance import NOT_RE_MADE, PROVENANCE_PATH, derived_files, read_provenance, stale_files
+from emotion_classification.training.provenance import (
+    NOT_RE_MADE,
+    PROVENANCE_PATH,
+    derived_files,
+    read_provenance,
+    stale_files,
+)
 from emotion_classification.utils.files import project_root
 
 ROOT = project_root()
