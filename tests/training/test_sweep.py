@@ -20,12 +20,7 @@ from made_files import write_dataset
 
 from emotion_classification.cli import sweep as sweep_cli
 from emotion_classification.training.config import parse_train_args
-from emotion_classification.training.sweep import (
-    SweepError,
-    flag_args,
-    read_spec,
-    trial_flags,
-)
+from emotion_classification.training.sweep_spec import SweepError, flag_args, read_spec, trial_flags
 from emotion_classification.utils.files import project_root
 
 SWEEPS = project_root() / "sweeps"
@@ -274,7 +269,7 @@ def test_a_sweep_folder_resumes_only_with_the_trials_it_started_with(tmp_path):
 
 
 def test_the_best_trial_is_the_finished_candidate_with_the_highest_validation_accuracy():
-    from emotion_classification.training.sweep import choose_best
+    from emotion_classification.training.sweep_results import choose_best
 
     rows = [{"trial": "ref", "role": "reference", "status": "finished", "validation_accuracy": 0.9},
             {"trial": "cut", "role": "candidate", "status": "stopped early by ASHA",

@@ -89,12 +89,8 @@ def main(argv: list[str] | None = None, hooks: TrainingHooks | None = None) -> i
     without Ray Tune, 130 after Ctrl-C (resume with the same command). ``hooks`` reach every
     trial's training (tests)."""
     from emotion_classification.data.fer2013 import DatasetNotFoundError, find_dataset_dir
-    from emotion_classification.training.sweep import (
-        SweepError,
-        ray_tune_missing,
-        read_spec,
-        run_sweep,
-    )
+    from emotion_classification.training.sweep import ray_tune_missing, run_sweep
+    from emotion_classification.training.sweep_spec import SweepError, read_spec
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)

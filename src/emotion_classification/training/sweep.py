@@ -30,54 +30,41 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import io
 import json
 import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emotion_classification.training.checkpoint import TrainingHooks
-from emotion_classification.training.config import (
-    TrainConfig,
-    flag_value,
-    name_problem,
-    parse_train_args,
+from emotion_classification.training.sweep_results import SweepResult, committed_epochs, summarise
+from emotion_classification.training.sweep_spec import (
+    METRIC,
+    MODE,
+    TIME_ATTR,
+    TUNE_DIR,
+    SweepError,
+    SweepSpec,
+    most_epochs,
+    parse_trial_flags,
+    trial_flags,
 )
-from emotion_classification.training.run_records import HISTORY_FILE, RECORD_FILE
-from emotion_classification.utils.files import shown_path, write_json, write_text
+from emotion_classification.utils.files import shown_path, write_json
 from emotion_classification.utils.quiet import native_stderr_filtered
 
 INSTALL_HINT = "pip install '.[ray]'"
-METRIC = "val_accuracy"
-MODE = "max"
 #: What ASHA counts progress in: the epoch number (from 1) each report carries.
-TIME_ATTR = "epoch"
-TUNE_DIR = "tune"
 SPEC_RECORD = "sweep.json"
-TRIALS_CSV = "trials.csv"
-SPEC_KEYS = ("name", "fixed", "search", "trials", "samples", "search_algorithm", "scheduler",
-             "resources_per_trial", "max_concurrent_trials", "definitions")
-DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice", "grid")
-SEARCH_ALGORITHMS = ("random", "optuna")
-ROLES = ("candidate", "reference", "spread")
-#: Flags the sweep sets for every trial itself, never the sweep file.
-SWEEP_FLAGS = ("name", "runs-dir", "data-dir", "restart", "finish-only")
 #: Environment a trial needs from the driver: the backend, and the data and cache folders
 #: (made absolute: a trial runs in its own working directory).
 FORWARDED_ENV = ("KERAS_BACKEND",)
 FORWARDED_PATHS = ("EMOTION_CACHE_DIR", "FER2013_DIR")
 #: What Ray's core prints when it starts, even with its log level turned down.
 RAY_START_NOISE = re.compile(r"logging\.cc:\d+: Set ray log level from environment")
-DEFAULT_GRACE_PERIOD_EPOCHS = 2
-DEFAULT_REDUCTION_FACTOR = 2
 
 
-class SweepError(ValueError):
-    """A sweep file or sweep folder that cannot be used; the message names the file."""
 
 
 def ray_tune_missing() -> str | None:
@@ -89,204 +76,28 @@ def ray_tune_missing() -> str | None:
     return None
 
 
-@dataclass
-class SweepSpec:
-    """A sweep file, checked: its flags, search space, named trials and Tune settings."""
-
-    path: Path
-    name: str
-    fixed: dict[str, Any] = field(default_factory=dict)
-    search: dict[str, dict] = field(default_factory=dict)
-    trials: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, str] = field(default_factory=dict)
-    samples: int = 1
-    search_algorithm: str = "random"
-    scheduler: dict | None = None
-    resources_per_trial: dict[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
-    max_concurrent_trials: int | None = None
-
-    def to_json(self) -> dict:
-        """What decides the sweep's trials (compared when a sweep resumes)."""
-        return json.loads(json.dumps({k: v for k, v in dataclasses.asdict(self).items()
-                                      if k not in ("path", "resources_per_trial",
-                                                   "max_concurrent_trials")}))
 
 
-def flag_key(key: str) -> str:
-    """A sweep file's flag name as ``train`` spells it (``learning_rate`` -> ``learning-rate``)."""
-    return str(key).strip().lstrip("-").replace("_", "-")
 
 
-def flag_args(flags: dict[str, Any]) -> list[str]:
-    """``{flag: value}`` as ``train`` arguments: booleans as ``--x``/``--no-x``, lists joined
-    with commas, None as ``none``."""
-    args: list[str] = []
-    for key, value in flags.items():
-        name = flag_key(key)
-        if isinstance(value, bool):
-            args.append(f"--{name}" if value else f"--no-{name}")
-        else:
-            args += [f"--{name}", flag_value(value)]
-    return args
 
 
-def parse_trial_flags(flags: dict[str, Any], where: str) -> TrainConfig:
-    """The config ``train`` would build from these flags; its complaint as a SweepError."""
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            config, _ = parse_train_args(flag_args(flags))
-    except SystemExit:
-        lines = [line for line in captured.getvalue().splitlines() if line.strip()]
-        reason = lines[-1].split("error: ", 1)[-1] if lines else "not valid train flags"
-        raise SweepError(f"{where}: {reason}") from None
-    return config
 
 
-def mapping(value, where: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise SweepError(f"{where} must be a mapping of names to values")
-    return value
 
 
-def checked_flags(flags: dict, where: str) -> dict[str, Any]:
-    """Flags of a sweep file with their names as ``train`` spells them; the sweep's own refused."""
-    out = {}
-    for key, value in mapping(flags, where).items():
-        name = flag_key(key)
-        if name in SWEEP_FLAGS:
-            raise SweepError(f"{where}: --{name} is set by the sweep for each trial")
-        out[name] = value
-    return out
 
 
-def checked_distribution(flag: str, spec, where: str) -> dict:
-    """One ``search`` entry: ``{kind: values}`` with a known kind and usable values."""
-    if not isinstance(spec, dict) or len(spec) != 1:
-        raise SweepError(f"{where}: {flag} needs one distribution, e.g. {{choice: [a, b]}} "
-                         f"({', '.join(DISTRIBUTIONS)})")
-    ((kind, values),) = spec.items()
-    if kind not in DISTRIBUTIONS:
-        raise SweepError(f"{where}: {flag}: unknown distribution {kind!r}; use "
-                         f"{', '.join(DISTRIBUTIONS)}")
-    if not isinstance(values, list) or not values:
-        raise SweepError(f"{where}: {flag}: {kind} takes a list of values")
-    if kind in ("uniform", "loguniform", "randint"):
-        if len(values) != 2 or not all(isinstance(v, int | float) for v in values) \
-                or not values[0] < values[1]:
-            raise SweepError(f"{where}: {flag}: {kind} takes [low, high] with low < high")
-        if kind == "loguniform" and values[0] <= 0:
-            raise SweepError(f"{where}: {flag}: loguniform needs a low bound above 0")
-    return {kind: values}
 
 
-def read_spec(path: Path, name: str | None = None) -> SweepSpec:
-    """The sweep file at ``path``, checked: one :class:`SweepError` line for any problem."""
-    import yaml
-
-    shown = shown_path(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{shown}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SweepError(f"{shown}: not a readable YAML sweep file ({reason})") from None
-    data = mapping(data, shown)
-    unknown = sorted(set(data) - set(SPEC_KEYS))
-    if unknown:
-        raise SweepError(f"{shown}: unknown key(s) {', '.join(unknown)}; a sweep file holds "
-                         f"{', '.join(SPEC_KEYS)}")
-    spec = SweepSpec(path=Path(path), name=str(name or data.get("name") or Path(path).stem),
-                     fixed=checked_flags(data.get("fixed"), f"{shown}: fixed"))
-    problem = name_problem(spec.name)
-    if problem:  # the sweep's folder must stay inside --runs-dir
-        raise SweepError(f"{shown}: sweep name {problem}")
-    spec.search = {flag_key(k): checked_distribution(flag_key(k), v, f"{shown}: search")
-                   for k, v in mapping(data.get("search"), f"{shown}: search").items()}
-    for trial, flags in mapping(data.get("trials"), f"{shown}: trials").items():
-        flags = dict(mapping(flags, f"{shown}: trials: {trial}"))
-        role = flags.pop("role", "candidate")
-        problem = name_problem(str(trial))
-        if problem:  # each trial's run folder must stay inside the sweep's
-            raise SweepError(f"{shown}: trials: trial name {problem}")
-        if role not in ROLES:
-            raise SweepError(f"{shown}: trials: {trial}: role {role!r}; use {', '.join(ROLES)}")
-        spec.trials[str(trial)] = checked_flags(flags, f"{shown}: trials: {trial}")
-        spec.roles[str(trial)] = role
-    read_tune_settings(spec, data, shown)
-    check_trials(spec, shown)
-    return spec
 
 
-def read_tune_settings(spec: SweepSpec, data: dict, shown: str) -> None:
-    """``samples``, ``search_algorithm``, ``scheduler``, resources and concurrency."""
-    spec.samples = data.get("samples", 1)
-    if not whole(spec.samples, 1):
-        raise SweepError(f"{shown}: samples must be a whole number of at least 1")
-    spec.search_algorithm = data.get("search_algorithm", "random")
-    if spec.search_algorithm not in SEARCH_ALGORITHMS:
-        raise SweepError(f"{shown}: search_algorithm {spec.search_algorithm!r}; use "
-                         f"{', '.join(SEARCH_ALGORITHMS)}")
-    if spec.search_algorithm == "optuna" and (spec.trials or any(
-            "grid" in d for d in spec.search.values())):
-        raise SweepError(f"{shown}: search_algorithm optuna samples the search space: it "
-                         "takes no named trials and no grid (use choice)")
-    scheduler = data.get("scheduler", "asha")
-    if scheduler in (None, "none"):
-        spec.scheduler = None
-    else:
-        settings = {"asha": {}} if scheduler == "asha" else mapping(scheduler, f"{shown}: scheduler")
-        if set(settings) != {"asha"}:
-            raise SweepError(f"{shown}: scheduler is asha (optionally with grace_period and "
-                             "reduction_factor) or none")
-        asha = mapping(settings["asha"], f"{shown}: scheduler: asha")
-        spec.scheduler = {"grace_period": asha.pop("grace_period", DEFAULT_GRACE_PERIOD_EPOCHS),
-                          "reduction_factor": asha.pop("reduction_factor",
-                                                       DEFAULT_REDUCTION_FACTOR)}
-        if asha or not whole(spec.scheduler["grace_period"], 1) or not (
-                isinstance(spec.scheduler["reduction_factor"], int | float)
-                and spec.scheduler["reduction_factor"] > 1):
-            raise SweepError(f"{shown}: scheduler: asha takes grace_period (whole epochs, at "
-                             "least 1) and reduction_factor (above 1)")
-    resources = mapping(data.get("resources_per_trial"), f"{shown}: resources_per_trial")
-    spec.resources_per_trial = {"cpu": resources.pop("cpu", 1), "gpu": resources.pop("gpu", 0)}
-    if resources or not all(isinstance(v, int | float) and 0 <= v < math.inf
-                            for v in spec.resources_per_trial.values()):
-        raise SweepError(f"{shown}: resources_per_trial takes cpu and gpu, numbers of at "
-                         "least 0 (a fraction of a GPU shares it)")
-    spec.max_concurrent_trials = data.get("max_concurrent_trials")
-    if spec.max_concurrent_trials is not None and not whole(spec.max_concurrent_trials, 1):
-        raise SweepError(f"{shown}: max_concurrent_trials must be a whole number of at least 1")
 
 
-def whole(value, least: int) -> bool:
-    """``value`` is an int (not a bool) of at least ``least``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
-def check_trials(spec: SweepSpec, shown: str) -> None:
-    """Parse every named trial, and each searched value or bound, with ``train``'s parser, so
-    a typo stops the sweep before Ray starts rather than inside a trial."""
-    for trial, flags in (spec.trials or {"": {}}).items():
-        where = f"{shown}: " + (f"trials: {trial}" if trial else "fixed")
-        parse_trial_flags({**spec.fixed, **flags}, where)
-        for flag, distribution in spec.search.items():
-            for value in next(iter(distribution.values())):
-                parse_trial_flags({**spec.fixed, **flags, flag: value},
-                                  f"{shown}: search: {flag}")
 
 
-def most_epochs(spec: SweepSpec) -> int:
-    """The most epochs any trial can train (ASHA's last rung)."""
-    epochs = []
-    for flags in (spec.trials or {"": {}}).values():
-        config = parse_trial_flags({**spec.fixed, **flags}, str(spec.path))
-        searched = spec.search.get("epochs")
-        epochs.append(max(next(iter(searched.values()))) if searched else config.epochs)
-    return int(max(epochs))
 
 
 def param_space(spec: SweepSpec) -> dict:
@@ -309,10 +120,6 @@ def param_space(spec: SweepSpec) -> dict:
     return space
 
 
-def trial_flags(spec: SweepSpec, params: dict) -> dict[str, Any]:
-    """The flags of one trial: the fixed ones, its named trial's, then the searched values."""
-    named = spec.trials.get(params.get("trial"), {})
-    return {**spec.fixed, **named, **{k: v for k, v in params.items() if k != "trial"}}
 
 
 def trial_name(trial, suffixed: bool) -> str:
@@ -360,18 +167,6 @@ def gpu_share_environment(gpus_per_trial: float) -> dict[str, str]:
             "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
-def committed_epochs(run_dir: Path) -> tuple[int, float | None]:
-    """How many epochs a run has committed, and their best validation accuracy (None
-    before the first)."""
-    import pandas as pd
-
-    path = run_dir / HISTORY_FILE
-    if not path.is_file() or path.stat().st_size == 0:
-        return 0, None
-    history = pd.read_csv(path)
-    if METRIC not in history or not len(history):
-        return len(history), None
-    return len(history), round(float(history[METRIC].max()), 4)
 
 
 def check_same_spec(sweep_dir: Path, spec: SweepSpec) -> None:
@@ -423,15 +218,6 @@ def make_tuner(spec: SweepSpec, sweep_dir: Path, trainable, resources: dict[str,
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback()]))
 
 
-@dataclass
-class SweepResult:
-    """The table of trials (one dict per trial), the best trial's name and whether every
-    trial has ended (False after an interrupted sweep)."""
-
-    rows: list[dict]
-    best: str | None
-    complete: bool
-    csv_path: Path
 
 
 def run_sweep(spec: SweepSpec, sweep_dir: Path, *, address: str | None = None,
@@ -475,70 +261,11 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, *, address: str | None = None,
     return summarise(spec, sweep_dir, grid)
 
 
-def trial_statuses(experiment: Path) -> dict[str, str]:
-    """Tune's status of each trial of an experiment (PENDING, RUNNING, TERMINATED, ERROR),
-    by trial name."""
-    from ray import tune
-
-    return {Path(trial.path).name: trial.status
-            for trial in tune.ExperimentAnalysis(str(experiment)).trials}
 
 
-def trial_row(spec: SweepSpec, sweep_dir: Path, result, status: str) -> dict:
-    """How one trial ended: its status, epochs, validation accuracy, run folder and flags."""
-    name = Path(result.path).name
-    run_dir = sweep_dir / name
-    named = result.config.get("trial")
-    row = {"trial": name, "role": spec.roles.get(named, "candidate")}
-    if (run_dir / RECORD_FILE).is_file():
-        record = json.loads((run_dir / RECORD_FILE).read_text(encoding="utf-8"))
-        row.update(status="finished", epochs=record["epochs_run"],
-                   validation_accuracy=record["validation"]["accuracy"])
-    else:
-        if status == "ERROR" and result.error is not None:
-            status = f"error: {str(result.error).strip().splitlines()[-1][:120]}"
-        elif status == "TERMINATED":
-            status = "stopped early by ASHA"
-        else:
-            status = "unfinished"
-        epochs, best_accuracy = committed_epochs(run_dir)
-        row.update(status=status, epochs=epochs, validation_accuracy=best_accuracy)
-    row["run"] = shown_path(run_dir)
-    shown = set(spec.search) | set(spec.trials.get(named, {}))
-    return {**row, **{f"--{k}": shown_value(v)
-                      for k, v in sorted(trial_flags(spec, result.config).items()) if k in shown}}
 
 
-def shown_value(value) -> str:
-    """A flag's value for the table: drawn floats to 6 significant digits (the run's
-    ``config.json`` keeps the exact value)."""
-    return f"{value:.6g}" if isinstance(value, float) else flag_value(value)
 
 
-def summarise(spec: SweepSpec, sweep_dir: Path, grid) -> SweepResult:
-    """One row per trial (its flags, how it ended, its validation accuracy), the best named,
-    written to ``trials.csv``."""
-    import pandas as pd
-
-    statuses = trial_statuses(sweep_dir / TUNE_DIR)
-    rows = [trial_row(spec, sweep_dir, result, statuses.get(Path(result.path).name, "PENDING"))
-            for result in grid]
-    complete = all(row["status"] != "unfinished" for row in rows)
-    best = choose_best(rows)
-    for row in rows:
-        row["best"] = "yes" if row["trial"] == best else ""
-    table = pd.DataFrame(rows)
-    csv_path = sweep_dir / TRIALS_CSV
-    write_text(csv_path, table.to_csv(index=False))
-    return SweepResult(rows=rows, best=best, complete=complete, csv_path=csv_path)
 
 
-def choose_best(rows: list[dict]) -> str | None:
-    """The candidate with the highest validation accuracy of its finished model; a trial
-    stopped early competes only when no candidate finished."""
-    candidates = [r for r in rows if r["role"] == "candidate"
-                  and r.get("validation_accuracy") is not None]
-    finished = [r for r in candidates if r["status"] == "finished"] or candidates
-    if not finished:
-        return None
-    return max(finished, key=lambda r: r["validation_accuracy"])["trial"]
