@@ -151,6 +151,7 @@ def test_default_runs_on_the_sample_photo(tiny_model_path, tmp_path, monkeypatch
     assert payload["settings"]["detector_threshold"] == 0.8
 
 
+@pytest.mark.slow
 def test_the_same_photo_gets_the_same_faces_alone_and_in_any_batch(shared_recognizer, photos,
                                                                   tmp_path):
     copies = [shutil.copy(photos["group"], tmp_path / f"copy{i}.png") for i in range(2)]
@@ -378,6 +379,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused(photos, tmp_path, capsys):
 # ----------------------------------------------------------------------------- real processes
 
 
+@pytest.mark.slow
 def test_threshold_zero_runs_in_bounded_memory_and_quietly(tiny_model_path, photos, tmp_path):
     """MTCNN once built a 55,870 x 55,870 overlap matrix here; now its candidates are capped."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -391,6 +393,7 @@ def test_threshold_zero_runs_in_bounded_memory_and_quietly(tiny_model_path, phot
     assert result.stderr == ""  # no TensorFlow banner, absl line or cuInit error
 
 
+@pytest.mark.slow
 def test_the_command_prints_one_clean_line_per_bad_input(tiny_model_path, tmp_path):
     """In a fresh process: no TensorFlow banner, no traceback, no claim of results."""
     text = tmp_path / "notes.jpg"
@@ -407,6 +410,7 @@ def default_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay_s", [1.0, 2.0, 3.5])
 def test_ctrl_c_while_loading_is_one_line(tiny_model_path, photos, tmp_path, delay_s):
     """Ctrl-C while modules, TensorFlow, MTCNN or the model load, or during the analysis.

@@ -123,6 +123,7 @@ def test_unknown_parameter_is_refused(tmp_path, monkeypatch, capsys):
         run_notebook(folder / "01_tiny.ipynb", {"EPOCS": 5})
 
 
+@pytest.mark.slow
 @pytest.mark.notebook
 def test_a_failing_notebook_gives_one_line_and_the_others_still_run(tmp_path, monkeypatch,
                                                                     capsys):

@@ -230,6 +230,7 @@ def test_all_faces_of_all_images_share_one_predict_call(recognizer, group_png, p
     assert calls == [2 * GROUP_FACES + 1]
 
 
+@pytest.mark.slow
 def test_an_image_gets_the_same_faces_alone_and_at_any_place_in_a_batch(recognizer, group_png,
                                                                         tmp_path):
     """MTCNN's batched mode moves boxes with the batch: every image is detected on its own."""

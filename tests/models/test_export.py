@@ -107,6 +107,7 @@ def test_cli_bad_model_prints_an_error_not_a_traceback(tmp_path, capsys):
     assert "error:" in err and "missing.keras" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_check_writes_report(tiny_model_path, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
     fake_fer2013(tmp_path / "fer")

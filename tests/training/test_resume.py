@@ -108,6 +108,7 @@ def warm_cache(fer2013_dir):
     return fer2013_dir
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_training_ends_as_the_uninterrupted_run(warm_cache, tmp_path):
     reference_command = train_command(tmp_path / "reference", warm_cache)
     started_s = time.time()
@@ -150,6 +151,7 @@ def test_killed_and_resumed_training_ends_as_the_uninterrupted_run(warm_cache, t
     assert not [p for p in run_dir.rglob(".tmp-*")], "no temporary file left behind"
 
 
+@pytest.mark.slow
 def test_a_finished_run_asked_again_says_so_and_restart_trains_it_anew(tmp_path, capsys,
                                                                        monkeypatch):
     from made_files import write_dataset

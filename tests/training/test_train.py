@@ -257,6 +257,7 @@ def test_training_model_uses_the_fused_kernel_as_configured(fused, float32_polic
     assert all(("fused_batch_norm_call" in layer.call.__qualname__) == fused for layer in norms)
 
 
+@pytest.mark.slow
 def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, tmp_path):
     _, config = tiny_run
     train(config)
@@ -266,6 +267,7 @@ def test_finish_only_completes_a_stopped_run_from_its_best_checkpoint(tiny_run, 
     assert record["epochs_run"] == 1 and record["validation"]["accuracy"] >= 0
 
 
+@pytest.mark.slow
 def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp_path):
     from emotion_classification.models.runtimes import load_model_and_record, predict_probs
     from emotion_classification.training.distill import teacher_targets, training_targets
@@ -297,6 +299,7 @@ def test_distillation_mixes_the_teachers_flip_averaged_soft_labels(tiny_run, tmp
     assert parse_train_args(["--teacher", "none"])[0].teacher is None
 
 
+@pytest.mark.slow
 def test_several_teachers_are_averaged_into_one_ensemble_teacher(tiny_run, tmp_path):
     from emotion_classification.models.runtimes import load_model_and_record, predict_probs
     from emotion_classification.training.distill import teacher_targets
@@ -329,6 +332,7 @@ def cli_args(config: TrainConfig, *extra: str) -> list[str]:
             "--name", config.name, *extra]
 
 
+@pytest.mark.slow
 def test_a_teacher_that_saw_the_validation_split_is_refused(tiny_run, tmp_path, capsys):
     from emotion_classification.cli.train import main
 
@@ -355,6 +359,7 @@ def test_train_cli_names_a_missing_teacher_in_one_line(tiny_run, tmp_path, capsy
     assert not run_model(tmp_path).exists()
 
 
+@pytest.mark.slow
 def test_train_writes_only_its_run_folder_never_models_or_reports(tiny_run, tmp_path):
     from emotion_classification.training.run_records import run_dir_for
     from emotion_classification.utils.files import project_root
