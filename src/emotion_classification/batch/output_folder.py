@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from emotion_classification.inference.images import shown
-from emotion_classification.utils.files import TEMP_FILE
+from emotion_classification.utils.files import TEMP_FILE, make_writable_folder
 
 LOCK_NAME = ".predict.lock"
 #: Folders under the output folder where a killed run may have left temporary files.
@@ -28,16 +28,9 @@ class OutputFolderError(Exception):
 
 def prepare_folder(out_dir: Path) -> None:
     """Create ``out_dir`` or say in one line why it cannot hold results."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputFolderError(f"{shown(out_dir)}: is a file, not a folder; choose another --out")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputFolderError(f"{shown(out_dir)}: cannot create the output folder "
-                                f"({error.strerror or error})") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise OutputFolderError(f"{shown(out_dir)}: cannot write in the output folder "
-                                "(permission denied)")
+    problem = make_writable_folder(out_dir, "output folder")
+    if problem:
+        raise OutputFolderError(f"{shown(out_dir)}: {problem}; choose another --out")
 
 
 @contextlib.contextmanager

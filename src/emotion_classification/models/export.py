@@ -39,7 +39,7 @@ from emotion_classification.models.runtimes import (
     PREDICT_BATCH_SIZE,
     open_classifier,
 )
-from emotion_classification.utils.files import atomic_output
+from emotion_classification.utils.files import atomic_output, make_writable_folder
 
 DEFAULT_OUT_DIR = "outputs/export"
 DEFAULT_REPORT_PATH = f"{DEFAULT_OUT_DIR}/export.json"
@@ -111,16 +111,9 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     """Create the export folder, or raise :class:`ExportError` saying in one line why the
     files cannot go there (before any conversion runs)."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"{out_dir}: is a file, not a folder; choose another --out")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ExportError(f"{out_dir}: cannot create the export folder "
-                          f"({error.strerror or error})") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise ExportError(f"{out_dir}: cannot write in the export folder (read-only or "
-                          "permission denied); choose another --out")
+    problem = make_writable_folder(out_dir, "export folder")
+    if problem:
+        raise ExportError(f"{out_dir}: {problem}; choose another --out")
     return out_dir
 
 

@@ -103,3 +103,17 @@ def durable_write(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     fsync_dir(path.parent)
+
+
+def make_writable_folder(folder: Path, what: str) -> str | None:
+    """Create ``folder`` (``what`` names it: "output folder", "export folder"); the reason it
+    cannot hold results, in words, or None when it can."""
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot create the {what} ({error.strerror or error})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in the {what} (read-only or permission denied)"
+    return None
