@@ -20,6 +20,7 @@ from emotion_classification.training.promote_checks import PromoteError, Refused
 from emotion_classification.training.provenance import (
     NOT_RE_MADE,
     PROVENANCE_PATH,
+    VIDEO_OUTPUTS,
     derived_files,
     read_provenance,
     stale_files,
@@ -334,3 +335,29 @@ def test_an_older_run_whose_config_says_model_keeps_its_architecture(tmp_path):
            json.loads(json.dumps(TrainConfig(arch="resnet18").to_dict())).items()}
     (tmp_path / "config.json").write_text(json.dumps(old))
     assert run_config(tmp_path, {"config": old}, None).arch == "resnet18"
+
+
+@pytest.mark.slow
+def test_promote_remakes_the_study_clip_outputs_when_the_clip_is_in_data_videos(
+        finished_run, fer2013_dir, project, shared_dir):
+    clip = shared_dir / "data" / "videos" / "woman2.mp4"
+    if not clip.is_file():
+        pytest.skip(f"optional: the study's clip is not at {clip}")
+    (project / "data" / "videos").mkdir(parents=True)
+    shutil.copyfile(clip, project / "data" / "videos" / "woman2.mp4")
+    stages = []
+    promote(finished_run, root=project, force=True, hooks=PromoteHooks(stage=stages.append),
+            **options(fer2013_dir))
+    assert "video" in stages
+    provenance = read_provenance(project / PROVENANCE_PATH)
+    for name in VIDEO_OUTPUTS:
+        assert provenance["files"][name]["status"] == "made"
+        assert provenance["files"][name]["source_sha256"] == sha(finished_run / "model.keras")
+    summary = json.loads((project / "reports/video/woman2_summary.json").read_text())
+    assert summary["video"]["video"] == "data/videos/woman2.mp4"
+    assert summary["video"]["frames_analysed"] == summary["video"]["frame_count"]
+    assert summary["faces"], "the clip's face was labelled"
+    text = (project / "reports/video/woman2_summary.json").read_text()
+    assert str(project) not in text and ".promote-" not in text
+    assert not any(line.startswith("reports/video/")
+                   for line in stale_files(provenance, project))

@@ -11,7 +11,6 @@ non-zero status; Ctrl-C writes what was labelled so far and ends with status 130
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import sys
@@ -35,9 +34,12 @@ from emotion_classification.utils.console import (
     note_line,
     stdout_may_close,
 )
-from emotion_classification.utils.files import atomic_output, write_text
 from emotion_classification.video.analyze import STOPPED_INTERRUPTED, analyze_video
-from emotion_classification.video.outputs import output_paths, output_stem
+from emotion_classification.video.outputs import (
+    output_paths,
+    output_stem,
+    write_video_outputs,
+)
 from emotion_classification.video.pipeline import BATCH_FRAMES, DETECT_EVERY_FRAMES, HELD_MAX_BYTES
 from emotion_classification.video.smoothing import SMOOTHING_S
 from emotion_classification.video.sources import (
@@ -47,7 +49,7 @@ from emotion_classification.video.sources import (
     parse_source,
     window_problem,
 )
-from emotion_classification.video.timeline import plot_timeline, summarize
+from emotion_classification.video.timeline import summarize
 from emotion_classification.video.tracking import TRACK_IOU
 
 
@@ -149,21 +151,6 @@ def window_wanted(args, live: bool) -> bool:
     return wanted and problem is None
 
 
-def write_outputs(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Path],
-                  class_names) -> None:
-    """CSV, timeline figure, summary JSON and summary CSV, each written atomically."""
-    import matplotlib.pyplot as plt
-
-    with atomic_output(paths["csv"]) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
-    plt.close(plot_timeline(table, paths["figure"], class_names,
-                            smoothed=table.attrs.get("smoothing_s", 0) > 0))
-    payload = {"video": dict(table.attrs), "faces": summary.to_dict(orient="records")}
-    write_text(paths["summary"], json.dumps(payload, indent=2, default=float) + "\n")
-    with atomic_output(paths["summary_csv"]) as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.4f")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``video``: 0 on success (also with no faces), 1 for a bad video, 2 for usage,
     130 after Ctrl-C."""
@@ -213,7 +200,7 @@ def run_video(args) -> int:
         summary = summarize(table, recognizer.class_names, smoothed=args.smoothing > 0)
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(out_dir)
-        write_outputs(table, summary, paths, recognizer.class_names)
+        write_video_outputs(table, summary, paths, recognizer.class_names)
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))
         return 2

@@ -45,6 +45,7 @@ from emotion_classification.training.promote_stage import (
     stage_exports,
     stage_grad_cam,
     stage_model,
+    stage_video,
     staged_files,
 )
 from emotion_classification.training.provenance import (
@@ -175,6 +176,9 @@ def build(stage: Stage, notebooks: bool, enter: Callable[[str], None]) -> dict[s
     if not stage.same_model:  # the benchmarks measured the model shipped now
         enter("benchmarks")
         stage_benchmarks(stage)
+    if stage.role == "accurate":
+        enter("video")
+        stage_video(stage)
     if notebooks and stage.role == "accurate":
         enter("notebooks")
         stage_notebooks(stage)

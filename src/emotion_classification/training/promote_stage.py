@@ -31,6 +31,8 @@ from emotion_classification.training.provenance import (
     PEERS_COMMAND,
     PEERS_REPORT,
     ROLES,
+    STUDY_VIDEO,
+    VIDEO_OUTPUTS,
     exported_files,
     model_path,
 )
@@ -174,6 +176,29 @@ def stage_grad_cam(stage: Stage, test) -> None:
     plt.close(plot_grad_cam_grid(stage.run.model, test, per_class=4,
                                  path=stage.figures / GRAD_CAM_FIGURE))
     stage.statuses[f"reports/{ROLES[stage.role]['figures']}/{GRAD_CAM_FIGURE}"] = MADE
+
+
+def stage_video(stage: Stage) -> bool:
+    """The study clip's outputs (``reports/video/woman2_*``) made with the new model and the
+    video command's defaults; False, making nothing, when the clip is not in ``data/videos/``.
+    The source is recorded by its project path, so no machine path is committed."""
+    from emotion_classification.inference.recognizer import EmotionRecognizer
+    from emotion_classification.video.analyze import analyze_video
+    from emotion_classification.video.outputs import output_paths, write_video_outputs
+    from emotion_classification.video.timeline import summarize
+
+    clip = stage.root / STUDY_VIDEO
+    if stage.role != "accurate" or not clip.is_file():
+        return False
+    recognizer = EmotionRecognizer(stage.model)
+    table = analyze_video(clip, recognizer=recognizer)
+    table.attrs.update(video=STUDY_VIDEO, source_text=STUDY_VIDEO, source_key=STUDY_VIDEO)
+    summary = summarize(table, recognizer.class_names, smoothed=table.attrs["smoothing_s"] > 0)
+    paths = output_paths(stage.path(VIDEO_OUTPUTS[0]).parent, clip.stem)
+    write_video_outputs(table, summary, paths, recognizer.class_names)
+    for name in VIDEO_OUTPUTS:
+        stage.statuses[name] = MADE
+    return True
 
 
 def marker(stage: Stage, command: str, **extra) -> dict:

@@ -50,7 +50,8 @@ PEERS_COMMAND = "python scripts/benchmark_peers.py"
 #: The video command's outputs for the study's clip, made with the accurate model.
 VIDEO_OUTPUTS = tuple(f"reports/video/woman2_{name}" for name in (
     "emotions.csv", "summary.csv", "summary.json", "timeline.png"))
-VIDEO_COMMAND = "python -m emotion_classification video woman2.mp4 --out reports/video"
+#: Where promote finds the study's clip (the same place as the group photo, data/README.md).
+STUDY_VIDEO = "data/videos/woman2.mp4"
 
 
 def sha256(path: Path) -> str:

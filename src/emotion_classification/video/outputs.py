@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from emotion_classification.utils.files import atomic_output, write_text
 from emotion_classification.video.sources import Source, source_key, source_name
+from emotion_classification.video.timeline import plot_timeline
 
 #: Every file a video run writes, by what it holds: the suffix after the stem.
 OUTPUT_SUFFIXES = {"csv": "_emotions.csv", "figure": "_timeline.png",
@@ -58,3 +62,18 @@ def output_stem(out_dir: Path, source: Source) -> str:
         count += 1
         stem = f"{name}-{count}"
     return stem
+
+
+def write_video_outputs(table: pd.DataFrame, summary: pd.DataFrame, paths: dict[str, Path],
+                        class_names) -> None:
+    """CSV, timeline figure, summary JSON and summary CSV, each written atomically."""
+    import matplotlib.pyplot as plt
+
+    with atomic_output(paths["csv"]) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    plt.close(plot_timeline(table, paths["figure"], class_names,
+                            smoothed=table.attrs.get("smoothing_s", 0) > 0))
+    payload = {"video": dict(table.attrs), "faces": summary.to_dict(orient="records")}
+    write_text(paths["summary"], json.dumps(payload, indent=2, default=float) + "\n")
+    with atomic_output(paths["summary_csv"]) as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.4f")
