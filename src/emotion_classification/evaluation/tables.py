@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from emotion_classification.evaluation.report_table_specs import REPORT_TABLE_SPECS, SPLITS
 from emotion_classification.evaluation.table_specs import USAGE_TABLE_SPECS
 from emotion_classification.utils.files import project_root, write_text
 
@@ -31,8 +32,6 @@ GOALS = [("test accuracy", 0.70), ("test macro-F1", 0.68), ("test disgust recall
          ("test accuracy, flip TTA", 0.72)]
 SPEED_GOAL, CPU_BUDGET_H, EPOCHS = 3.0, 2.5, 50
 PATH_FLAGS = {"--run-dir", "--model-path", "--figure-dir", "--data-dir", "--name", "--runs-dir"}
-SPLITS = {"test": "full test folder", "public_test": "PublicTest half",
-          "private_test": "PrivateTest half"}
 CPU_RUNS = ["cpu_default_run", "cpu_full_run", "cpu_fused_uncropped_run", "cpu_e40_uncropped_run",
             "cpu_distill_run", "cpu_ensemble_distill_run", "cpu_ensemble_distill_w32_run"]
 #: A benchmark record's key saying its measurements of the shipped model were not made again
@@ -178,32 +177,6 @@ def results() -> str:
 
 
 TABLE_SPECS = {  # name: (rows from the records, columns)
-    "splits": (lambda ev: [dict(name="validation (10% of train)", s=ev["validation"])]
-               + [dict(name=label, s=ev["splits"][k], t=ev["tta"][k]) for k, label in SPLITS.items()],
-               {"split": "name", "images": "s.n:,", "accuracy": "s.accuracy:.4f",
-                "macro-F1": "s.macro_f1:.4f", "disgust recall": "s.per_class.disgust.recall:.3f",
-                "flip TTA accuracy": "t.accuracy:.4f", "flip TTA macro-F1": "t.macro_f1:.4f"}),
-    "per-class": (lambda ev: [dict(name=c, t=r, p=ev["splits"]["public_test"]["per_class"][c],
-                                   q=ev["splits"]["private_test"]["per_class"][c],
-                                   v=ev["validation"]["per_class"][c])
-                              for c, r in ev["splits"]["test"]["per_class"].items()],
-                  {"class": "name", "precision": "t.precision:.3f", "recall": "t.recall:.3f",
-                   "F1": "t.f1-score:.3f", "test images": "t.support:,.0f",
-                   "recall, PublicTest": "p.recall:.3f", "recall, PrivateTest": "q.recall:.3f",
-                   "recall, validation": "v.recall:.3f"}),
-    "confusions": (lambda ev: ev["most_confused"],
-                   {"true class": "true", "predicted as": "predicted", "test images": "count",
-                    "share of the true class": "share_of_true_class:.1%"}),
-    "calibration": (lambda ev: [dict(ev["calibration"][f"{s}_rule"], name=s)
-                                for s in ("validation", "test")],
-                    {"faces": lambda r: f"{r['name']} ({r['threshold']:.2f} threshold)",
-                     "confident": "confident.share:.1%", "right when confident":
-                     "confident.accuracy:.1%", "uncertain": "uncertain.share:.1%",
-                     "right when uncertain": "uncertain.accuracy:.1%"}),
-    "temperature": (lambda ev: [ev["calibration"]],
-                    {"temperature": "temperature:.3f", "ECE on test, before": "ece_test_before:.4f",
-                     "ECE on test, after": "ece_test_after:.4f",
-                     "target accuracy of confident faces": "target_confident_accuracy:.0%"}),
     "early-sweeps": (lambda _: [r for r in load("reports/sweep.json")["runs"]
                                 if "test_accuracy" not in r],
                      {"run": "run", "sweep": "sweep", "change from the default recipe":
@@ -345,7 +318,7 @@ TABLES = {"results": results, "model": model, "targets": targets, "seeds": seeds
           "sweep6": sweep6, "training-speed": training_speed,
           **{name: (lambda rows=rows, spec=spec: columns(rows(load("reports/evaluation.json")),
                                                           spec))
-             for name, (rows, spec) in TABLE_SPECS.items()},
+             for name, (rows, spec) in {**REPORT_TABLE_SPECS, **TABLE_SPECS}.items()},
           **{name: (lambda rows=rows, spec=spec: columns(rows(load, bench), spec))
              for name, (rows, spec) in USAGE_TABLE_SPECS.items()}}
 

@@ -1,0 +1,41 @@
+"""Tables of the shipped model's evaluation report (``reports/evaluation.json``), for
+:mod:`.tables`.
+
+Each entry is ``name: (rows(report), columns)``; a column is ``header: spec``
+(``dotted.path:format`` into a row, or a function of the row).
+"""
+
+from __future__ import annotations
+
+#: The test folder and its two halves, as the tables name them.
+SPLITS = {"test": "full test folder", "public_test": "PublicTest half",
+          "private_test": "PrivateTest half"}
+
+REPORT_TABLE_SPECS = {
+    "splits": (lambda ev: [dict(name="validation (10% of train)", s=ev["validation"])]
+               + [dict(name=label, s=ev["splits"][k], t=ev["tta"][k]) for k, label in SPLITS.items()],
+               {"split": "name", "images": "s.n:,", "accuracy": "s.accuracy:.4f",
+                "macro-F1": "s.macro_f1:.4f", "disgust recall": "s.per_class.disgust.recall:.3f",
+                "flip TTA accuracy": "t.accuracy:.4f", "flip TTA macro-F1": "t.macro_f1:.4f"}),
+    "per-class": (lambda ev: [dict(name=c, t=r, p=ev["splits"]["public_test"]["per_class"][c],
+                                   q=ev["splits"]["private_test"]["per_class"][c],
+                                   v=ev["validation"]["per_class"][c])
+                              for c, r in ev["splits"]["test"]["per_class"].items()],
+                  {"class": "name", "precision": "t.precision:.3f", "recall": "t.recall:.3f",
+                   "F1": "t.f1-score:.3f", "test images": "t.support:,.0f",
+                   "recall, PublicTest": "p.recall:.3f", "recall, PrivateTest": "q.recall:.3f",
+                   "recall, validation": "v.recall:.3f"}),
+    "confusions": (lambda ev: ev["most_confused"],
+                   {"true class": "true", "predicted as": "predicted", "test images": "count",
+                    "share of the true class": "share_of_true_class:.1%"}),
+    "calibration": (lambda ev: [dict(ev["calibration"][f"{s}_rule"], name=s)
+                                for s in ("validation", "test")],
+                    {"faces": lambda r: f"{r['name']} ({r['threshold']:.2f} threshold)",
+                     "confident": "confident.share:.1%", "right when confident":
+                     "confident.accuracy:.1%", "uncertain": "uncertain.share:.1%",
+                     "right when uncertain": "uncertain.accuracy:.1%"}),
+    "temperature": (lambda ev: [ev["calibration"]],
+                    {"temperature": "temperature:.3f", "ECE on test, before": "ece_test_before:.4f",
+                     "ECE on test, after": "ece_test_after:.4f",
+                     "target accuracy of confident faces": "target_confident_accuracy:.0%"}),
+}
