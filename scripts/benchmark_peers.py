@@ -28,7 +28,7 @@ import numpy as np
 
 from emotion_classification.data.fer2013 import DatasetNotFoundError, load_fer2013
 from emotion_classification.labels import CLASS_NAMES
-from emotion_classification.utils.files import project_path, write_json
+from emotion_classification.utils.files import project_path, shown_path, write_json
 
 FER_VERSION = "25.10.3"
 #: ``fer.FER._get_labels()``: the output order of fer's model (the fer2013.csv numbering).
@@ -133,6 +133,60 @@ def project_tflite_runs(model_path: Path, images: np.ndarray, name: str = "proje
         lambda x: batched_tflite(path, x, BATCH_SIZE, interpreter=prepared), images)}
 
 
+def candidate_paths(models: list[str]) -> dict[str, Path]:
+    """``candidate_<name>`` for each candidate model, the name its run folder's (or file's)."""
+    paths = {}
+    for model in models:
+        path = project_path(model)
+        name = path.parent.name if path.name == "model.keras" else path.stem
+        paths[f"candidate_{name}"] = path
+    return paths
+
+
+def candidate_runs(model, path: Path, name: str, images: np.ndarray) -> dict:
+    """A candidate's batched Keras run and, where exported beside it, its int8 TFLite run."""
+    from emotion_classification.models.runtimes import predict_probs
+
+    return {f"{name}_batched": (lambda x: predict_probs(model, x, batch_size=BATCH_SIZE), images),
+            **project_tflite_runs(path, images, name)}
+
+
+def candidate_record(model, path: Path, test) -> dict:
+    """What the curve shows of a candidate: its network, its validation accuracy from the
+    record beside it (what the choice uses) and its test accuracy (reported only)."""
+    import json
+
+    from emotion_classification.models.runtimes import predict_probs
+
+    record_path = path.with_suffix(".json")
+    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
+    config = record.get("config", {})
+    predicted = predict_probs(model, test.images, batch_size=BATCH_SIZE).argmax(axis=1)
+    return {"model": shown_path(path),
+            "widths": config.get("widths"), "convs_per_block": config.get("convs_per_block"),
+            "parameters": int(model.count_params()),
+            "validation_accuracy": record.get("validation", {}).get("accuracy"),
+            "test_accuracy": round(float(np.mean(predicted == test.labels)), 4),
+            "command": record.get("command")}
+
+
+def chosen_candidate(candidates: dict, speed: dict, default: str) -> str:
+    """The fast-model rule (reports/fast_model_rule.txt, addendum 2): the highest validation
+    accuracy among candidates at least as fast as fer's Keras model (batched) and whose int8
+    TFLite is at least as fast as fer's TFLite; a tie keeps ``default``."""
+    def median(key: str) -> float:
+        return speed.get(key, {}).get("median", 0.0)
+
+    qualifying = [name for name in candidates
+                  if median(f"{name}_batched") >= median("fer_keras_batched")
+                  and median(f"{name}_int8_tflite_batched") >= median("fer_tflite_one_per_call")]
+    if not qualifying:
+        return ""
+    best = max(candidates[name]["validation_accuracy"] or 0.0 for name in qualifying)
+    tied = [name for name in qualifying if candidates[name]["validation_accuracy"] == best]
+    return default if default in tied else tied[0]
+
+
 def sha256(path: Path) -> str:
     """Hex digest of a file, to name exactly which model was measured."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -150,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fast-model", default="models/emotion_cnn_fast.keras",
                         help="this project's fast model, timed too (Keras and its int8 TFLite "
                         "file beside it) when the file exists (default: %(default)s)")
+    parser.add_argument("--candidate", action="append", default=[], metavar="MODEL",
+                        help="a candidate model (e.g. runs/NAME/model.keras), timed in the same "
+                        "interleaved rounds with its int8 TFLite beside it; repeatable "
+                        "(default: none)")
     parser.add_argument("--out", default="reports/benchmarks/peers.json",
                         help="JSON report to write (default: %(default)s)")
     parser.add_argument("--faces", type=int, default=1024,
@@ -205,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         runs["project_fast_batched"] = (
             lambda x: predict_probs(fast, x, batch_size=BATCH_SIZE), test.images[few])
         runs.update(project_tflite_runs(fast_path, test.images[few], "project_fast"))
+    candidates = {}
+    for name, path in candidate_paths(args.candidate).items():
+        candidate = keras.models.load_model(path, compile=False)
+        candidates[name] = candidate_record(candidate, path, test)
+        runs.update(candidate_runs(candidate, path, name, test.images[few]))
     speed = interleaved_throughput(runs, args.rounds)
     report = {
         "package": "fer", "version": FER_VERSION,
@@ -230,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
                            "invoke per face as fer runs it; on a shared 2-core CPU rounds that "
                            "lose a core run about half as fast, so see every round",
         "training_data_note": TRAINING_DATA,
-        "command": COMMAND,
+        **({"candidates": candidates,
+            "chosen_by_rule": chosen_candidate(candidates, speed, "candidate_fast_w16"),
+            "rule": "reports/fast_model_rule.txt (addendum 2)"} if candidates else {}),
+        "command": " ".join([COMMAND, *(f"--candidate {c}" for c in args.candidate),
+                             *(["--out", args.out] if args.candidate else [])]),
         "hardware": hardware_description(),
         "tensorflow": tf.__version__, "keras": keras.__version__,
         "load_average": list(os.getloadavg()),
