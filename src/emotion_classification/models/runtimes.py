@@ -30,6 +30,7 @@ from emotion_classification.models.files import (
     record_path_for,
     resolve_model_path,
 )
+from emotion_classification.utils.quiet import native_stderr_filtered
 
 #: Faces per model call unless the caller says otherwise (bounds memory only).
 PREDICT_BATCH_SIZE = 256
@@ -120,12 +121,16 @@ def make_interpreter(tflite_path: str | os.PathLike, num_threads: int | None = N
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_stderr_filtered():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            return Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
-        except ValueError as error:
-            raise ModelFileError(f"{path}: not a TensorFlow Lite model ({error})") from error
+            interpreter = Interpreter(model_path=str(path),
+                                      num_threads=num_threads or os.cpu_count())
+            interpreter.allocate_tensors()  # the XNNPACK delegate's INFO line comes here
+        except (ValueError, RuntimeError) as error:
+            raise ModelFileError(f"{path}: not a TensorFlow Lite model "
+                                 f"({str(error).strip()})") from error
+    return interpreter
 
 
 def tflite_predict(tflite_path: str | os.PathLike, images: np.ndarray,

@@ -45,6 +45,7 @@ NOISE_PATTERNS = (
     re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+\] "),  # absl INFO/WARNING lines
     re.compile(r"^E\d{4} [\d:.]+\s+\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"),
     re.compile(r"^To enable the following instructions: .* rebuild TensorFlow"),
+    re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"),
     re.compile(r"^\s*$"),
 )
 
