@@ -67,7 +67,43 @@ def framing_rows(load, bench) -> list[dict]:
     return bench("framing_candidate")["rows"]
 
 
+def fast_curve_rows(load, bench) -> list[dict]:
+    """Each fast network tried, the accurate model and fer's, timed in one process."""
+    curve = bench("fast_curve")
+    speed = curve["throughput_faces_per_s"]
+    accurate = load("models/emotion_cnn.json")
+
+    def faces_per_s(key: str) -> float | None:
+        return speed.get(key, {}).get("median")
+
+    rows = [dict(record, name=f"`{name.removeprefix('candidate_')}`",
+                 network=f"{'-'.join(map(str, record['widths']))}, "
+                         f"{record['convs_per_block']} per block",
+                 keras=faces_per_s(f"{name}_batched"),
+                 int8=faces_per_s(f"{name}_int8_tflite_batched"),
+                 chosen="yes" if name == curve["chosen_by_rule"] else "")
+            for name, record in curve["candidates"].items()]
+    rows.append(dict(name="the accurate model", network="48-96-192-384, 2 per block",
+                     parameters=accurate["parameters"],
+                     validation_accuracy=accurate["validation"]["accuracy"],
+                     test_accuracy=accurate["test_metrics"]["test"]["accuracy"],
+                     keras=faces_per_s("project_batched"),
+                     int8=faces_per_s("project_int8_tflite_batched"), chosen=""))
+    rows.append(dict(name="`fer`'s mini-Xception", network="depthwise-separable, 64x64 input",
+                     parameters=None, validation_accuracy=None,
+                     test_accuracy=curve["results"]["keras_hdf5"]["accuracy"],
+                     keras=faces_per_s("fer_keras_batched"),
+                     int8=faces_per_s("fer_tflite_one_per_call"), chosen=""))
+    return rows
+
+
 USAGE_TABLE_SPECS = {
+    "fast-curve": (fast_curve_rows, {
+        "network": "name", "widths, convolutions": "network",
+        "weights": "parameters:,", "validation": "validation_accuracy:.4f",
+        "test (reported only)": "test_accuracy:.4f", "faces/s, Keras batched": "keras:,.0f",
+        "faces/s, TFLite (int8; fer's: one per call)": "int8:,.0f",
+        "chosen by the rule": "chosen"}),
     "framing-candidate": (framing_rows, {
         "model (validation faces)": "name", "direct, all faces": "direct_accuracy_all:.4f",
         "direct, faces MTCNN found": "direct_accuracy_detected:.4f",
