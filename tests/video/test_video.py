@@ -320,3 +320,24 @@ def test_cli_help_shows_every_default_in_flag_form():
             assert action.help and "default" in action.help, action.dest
     text = parser.format_help()
     assert "--annotate, --no-annotate" in text and "--show, --no-show" in text
+
+
+def test_video_labels_with_the_fast_model_unless_told_otherwise(monkeypatch, tmp_path):
+    from emotion_classification.cli import predict as predict_cli
+    from emotion_classification.video import analyze
+
+    assert video_cli.build_parser().parse_args(["clip.mp4"]).model == "fast"
+    assert "(default: fast)" in " ".join(video_cli.build_parser().format_help().split())
+    assert predict_cli.build_parser().parse_args([]).model is None  # predict: the accurate one
+    asked = []
+
+    class Recognizer:
+        def __init__(self, model, **kwargs):
+            asked.append(model)
+            raise RuntimeError("stop here")
+
+    monkeypatch.setattr(analyze, "EmotionRecognizer", Recognizer)
+    video = write_video(tmp_path / "clip.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2)
+    with pytest.raises(RuntimeError, match="stop here"):
+        analyze_video(video)
+    assert asked == ["fast"]

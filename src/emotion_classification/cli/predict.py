@@ -129,17 +129,17 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
-                         threshold_note: str = "") -> None:
+                         threshold_note: str = "", default_model: str | None = None) -> None:
     """The recognizer's flags, shared by ``predict`` and ``video``: ``--model``,
     ``--threshold``, ``--min-face-size`` and ``--tta``; ``picture`` names what faces are
     searched in (photo, frame)."""
     from emotion_classification.labels import MODEL_ALIASES
 
-    parser.add_argument("--model", default=None, metavar="MODEL",
+    parser.add_argument("--model", default=default_model, metavar="MODEL",
                         help="emotion model: accurate (the project's "
                              f"{DEFAULT_MODEL_TEXT}), fast (its {MODEL_ALIASES['fast']}), or "
                              "a .keras, .onnx or .tflite file with its .json record beside it "
-                             "(default: accurate)")
+                             f"(default: {default_model or 'accurate'})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTOR_THRESHOLD,
                         metavar="T", help="minimum detector confidence of a reported face, "
                         f"0 to 1{threshold_note} (default: %(default)s)")

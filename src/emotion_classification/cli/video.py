@@ -27,6 +27,7 @@ from emotion_classification.cli.predict import (
 )
 from emotion_classification.cli.predict import check_args as recognizer_flag_problem
 from emotion_classification.inference.images import shown
+from emotion_classification.labels import VIDEO_MODEL_ALIAS
 from emotion_classification.utils.console import (
     INTERRUPTED_STATUS,
     cli_path,
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the labelled frames in a window, q stops; needs a display "
                              "and an OpenCV with windows (not opencv-python-headless) "
                              "(default: shown for a camera or stream when possible)")
-    add_recognizer_flags(parser, "frame")
+    add_recognizer_flags(parser, "frame", default_model=VIDEO_MODEL_ALIAS)
     parser.add_argument("--iou", type=float, default=TRACK_IOU, metavar="R",
                         help="box overlap (intersection over union, 0 to 1) that keeps a face's "
                              "id from one detection to the next (default: %(default)s)")

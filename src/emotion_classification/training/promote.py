@@ -176,9 +176,8 @@ def build(stage: Stage, notebooks: bool, enter: Callable[[str], None]) -> dict[s
     if not stage.same_model:  # the benchmarks measured the model shipped now
         enter("benchmarks")
         stage_benchmarks(stage)
-    if stage.role == "accurate":
-        enter("video")
-        stage_video(stage)
+    enter("video")
+    stage_video(stage)
     if notebooks and stage.role == "accurate":
         enter("notebooks")
         stage_notebooks(stage)

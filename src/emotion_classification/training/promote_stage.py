@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion_classification.evaluation.explain import GRAD_CAM_FIGURE
+from emotion_classification.labels import VIDEO_MODEL_ALIAS
 from emotion_classification.training.promote_checks import CheckedRun, PromoteError
 from emotion_classification.training.provenance import (
     CURVES_FIGURE,
@@ -180,7 +181,8 @@ def stage_grad_cam(stage: Stage, test) -> None:
 
 def stage_video(stage: Stage) -> bool:
     """The study clip's outputs (``reports/video/woman2_*``) made with the new model and the
-    video command's defaults; False, making nothing, when the clip is not in ``data/videos/``.
+    video command's defaults, when the model is the one ``video`` uses by default; False,
+    making nothing, for the other model or when the clip is not in ``data/videos/``.
     The source is recorded by its project path, so no machine path is committed."""
     from emotion_classification.inference.recognizer import EmotionRecognizer
     from emotion_classification.video.analyze import analyze_video
@@ -188,7 +190,7 @@ def stage_video(stage: Stage) -> bool:
     from emotion_classification.video.timeline import summarize
 
     clip = stage.root / STUDY_VIDEO
-    if stage.role != "accurate" or not clip.is_file():
+    if stage.role != VIDEO_MODEL_ALIAS or not clip.is_file():
         return False
     recognizer = EmotionRecognizer(stage.model)
     table = analyze_video(clip, recognizer=recognizer)

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from emotion_classification.evaluation.explain import GRAD_CAM_FIGURE
+from emotion_classification.labels import VIDEO_MODEL_ALIAS
 from emotion_classification.training.run_records import CURVES_FILE
 
 PROVENANCE_PATH = "reports/provenance.json"
@@ -47,7 +48,7 @@ MEASURED_ELSEWHERE = {"reports/benchmarks/inference.json": "python scripts/bench
                       "reports/benchmarks/streaming.json": "python scripts/benchmark_streaming.py"}
 PEERS_REPORT = "reports/benchmarks/peers.json"
 PEERS_COMMAND = "python scripts/benchmark_peers.py"
-#: The video command's outputs for the study's clip, made with the accurate model.
+#: The video command's outputs for the study's clip, made with its default model.
 VIDEO_OUTPUTS = tuple(f"reports/video/woman2_{name}" for name in (
     "emotions.csv", "summary.csv", "summary.json", "timeline.png"))
 #: Where promote finds the study's clip (the same place as the group photo, data/README.md).
@@ -83,7 +84,9 @@ def derived_files(role: str) -> list[str]:
     if role == "accurate":
         files += [f"{figures}/{GRAD_CAM_FIGURE}",
                   *(f"{figures}/{name}" for name in GROUP_PHOTO_FIGURES),
-                  EXPORT_REPORT, PEERS_REPORT, *MEASURED_ELSEWHERE, *VIDEO_OUTPUTS]
+                  EXPORT_REPORT, PEERS_REPORT, *MEASURED_ELSEWHERE]
+    if role == VIDEO_MODEL_ALIAS:
+        files += VIDEO_OUTPUTS
     return files
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 
 from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import VIDEO_MODEL_ALIAS
 from emotion_classification.video.pipeline import (
     BATCH_FRAMES,
     DETECT_EVERY_FRAMES,
@@ -150,8 +151,9 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     """One row per face per analysed frame: box, detector confidence, raw and smoothed
     probabilities, and whether and why the face is uncertain.
 
-    ``source`` is a video file, a camera index (``0``) or a stream URL. Columns are
-    :func:`.video_pipeline.table_columns`. ``table.attrs`` holds the source's fps and frame
+    ``source`` is a video file, a camera index (``0``) or a stream URL. Without
+    ``recognizer`` or ``model_path`` the fast model labels the faces (``VIDEO_MODEL_ALIAS``).
+    Columns are :func:`.video_pipeline.table_columns`. ``table.attrs`` holds the source's fps and frame
     counts, the settings, wall time and ``realtime`` (video seconds per wall second).
     ``annotate_path`` also writes the analysed frames with boxes and labels as mp4; ``show``
     shows them in a window (where OpenCV has one; q stops). With ``interruptible`` Ctrl-C
@@ -171,7 +173,8 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     if show and (problem := window_problem()):
         warnings.warn(f"no window shown: {problem}", stacklevel=2)
         show = False
-    recognizer = recognizer or EmotionRecognizer(model_path, **recognizer_kwargs)
+    recognizer = recognizer or EmotionRecognizer(model_path or VIDEO_MODEL_ALIAS,
+                                                 **recognizer_kwargs)
     keep_frames = bool(annotate_path) or show
     held_max = frames_held_max(info.width * info.height * 3) if keep_frames else 0
     if held_max and batch_frames > held_max:
