@@ -24,9 +24,9 @@ from emotion_classification.utils.files import project_path
 #: Model names accepted wherever a model file is: alias -> file, relative to the project root.
 #: How the fast model is made (``reports/fast_model_rule.txt``): a narrower, cropped network
 #: distilled from the shipped one.
-FAST_RUN_NAME = "fast_w16"
+FAST_RUN_NAME = "fast_w24"
 FAST_MODEL_TRAIN_COMMAND = (f"python -m emotion_classification train --name {FAST_RUN_NAME} "
-                            "--widths 16,32,64,128 --crop-px 4 --teacher models/emotion_cnn.keras")
+                            "--widths 24,48,96,192 --crop-px 4 --teacher models/emotion_cnn.keras")
 #: Suffixes the TensorFlow Lite export adds to a model's stem (see :mod:`.export`).
 TFLITE_VARIANT_SUFFIXES = ("_float32", "_int8")
 
