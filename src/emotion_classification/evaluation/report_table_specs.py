@@ -1,5 +1,5 @@
-"""Tables of the shipped model's evaluation report (``reports/evaluation.json``), for
-:mod:`.tables`.
+"""Tables of the shipped model's evaluation report (``reports/evaluation.json``) and rows of
+its record's table, for :mod:`.tables`.
 
 Each entry is ``name: (rows(report), columns)``; a column is ``header: spec``
 (``dotted.path:format`` into a row, or a function of the row).
@@ -10,6 +10,23 @@ from __future__ import annotations
 #: The test folder and its two halves, as the tables name them.
 SPLITS = {"test": "full test folder", "public_test": "PublicTest half",
           "private_test": "PrivateTest half"}
+
+def made_by_interpolation(m: dict) -> dict:
+    """The model table's rows for a weight interpolation: the base model's training beside
+    the fine-tune's (whose settings are the config rows below), and the share of each."""
+    base, share = m["interpolation"]["base"], m["interpolation"]["fraction_of_tuned"]
+    return {"trained on": f"base: {base['hardware']}; fine-tune: {m['hardware']}",
+            "backend, precision": f"base: {base['backend']}, {base['precision']}; "
+                                  f"fine-tune: {m['backend']}, {m['precision']}",
+            "epochs run (best)": f"base: {base['epochs_run']} ({base['best_epoch']}); "
+                                 f"fine-tune: {m['epochs_run']} ({m['best_epoch']})",
+            "training time": f"base: {base['wall_time_s']:.0f} s; "
+                             f"fine-tune: {m['wall_time_s']:.0f} s",
+            "made as": f"{1 - share:g} x base + {share:g} x fine-tuned weights, batch norm "
+                       "recalibrated on the clean training faces",
+            "base command": f"`{base['command']}`",
+            "fine-tune command": f"`{m['interpolation']['tuned']['command']}`"}
+
 
 REPORT_TABLE_SPECS = {
     "splits": (lambda ev: [dict(name="validation (10% of train)", s=ev["validation"])]

@@ -18,7 +18,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from emotion_classification.evaluation.report_table_specs import REPORT_TABLE_SPECS, SPLITS
+from emotion_classification.evaluation.report_table_specs import (
+    REPORT_TABLE_SPECS,
+    SPLITS,
+    made_by_interpolation,
+)
 from emotion_classification.evaluation.table_specs import USAGE_TABLE_SPECS
 from emotion_classification.utils.files import project_root, write_text
 
@@ -90,9 +94,16 @@ def columns(rows: list, spec: dict) -> str:
     return table(list(spec), [[cell(row, s) for s in spec.values()] for row in rows])
 
 
+def is_train_command(command: str) -> bool:
+    return "train" in shlex.split(command)
+
+
 def flags(command: str, drop: frozenset = frozenset()) -> str:
-    """A ``train`` command's recipe flags (no output paths, ``drop`` or teacher folders)."""
+    """A ``train`` command's recipe flags (no output paths, ``drop`` or teacher folders); any
+    other command (a weight interpolation) as it is, without the interpreter."""
     words = shlex.split(command)
+    if "train" not in words:
+        return f"`{' '.join(w for w in words if w != 'python')}`"
     words = words[words.index("train") + 1:]
     pairs = [f"{f} {','.join(Path(t).stem for t in v.split(',')) if ',' in v else v}"
              for f, v in zip(words[::2], words[1::2], strict=True) if f not in PATH_FLAGS | drop]
@@ -238,6 +249,8 @@ def model() -> str:
              "validation accuracy before / after batch-norm recalibration": cell(
                  m, "validation.accuracy_before_batch_norm_recalibration:.4f") + " / "
              + cell(m, "validation.accuracy:.4f")}
+    if "interpolation" in m:
+        items |= made_by_interpolation(m)
     paths = {"model", "run_dir", "model_path", "figure_dir", "verbose", "data_dir", "name",
              "runs_dir"}
     items.update({k: v for k, v in m["config"].items() if k not in paths})
@@ -265,7 +278,7 @@ def targets() -> str:
 def seeds() -> str:
     groups: dict[str, list[dict]] = {}
     for run in tested_runs():
-        if "--teacher" not in run["command"]:
+        if is_train_command(run["command"]) and "--teacher" not in run["command"]:
             groups.setdefault(flags(run["command"], frozenset({"--seed"})), []).append(run)
 
     def span(runs: list[dict], spec: str) -> str:

@@ -62,6 +62,19 @@ def tuned_run_config(tuned_run: Path, name: str, runs_dir: str,
                                data_dir=data_dir or values.get("data_dir"))
 
 
+def base_summary(base: Path) -> dict:
+    """The base model's path, sha256 and, from the record beside it, how it was trained:
+    kept in the interpolated record because the base's own record may be replaced later."""
+    record_path = base.with_suffix(".json")
+    record = (json.loads(record_path.read_text(encoding="utf-8"))
+              if record_path.is_file() else {})
+    trained = {key: record[key] for key in ("command", "hardware", "backend", "precision",
+                                            "epochs_run", "best_epoch", "wall_time_s")
+               if key in record}
+    return {"path": shown_path(base), "sha256": sha256(base), **trained,
+            "validation_accuracy": record.get("validation", {}).get("accuracy")}
+
+
 def interpolation_command(base: Path, tuned_run: Path, fraction: float, name: str) -> str:
     """The command that makes this interpolated run again."""
     args = ["python", INTERPOLATE_SCRIPT, "--base", shown_path(base), "--tuned",
@@ -96,7 +109,7 @@ def interpolate_run(base: Path, tuned_run: Path, fraction: float, name: str,
         "validation": {"accuracy": round(val_accuracy, 4)},
         "interpolation": {
             "fraction_of_tuned": fraction,
-            "base": {"path": shown_path(base), "sha256": sha256(base)},
+            "base": base_summary(base),
             "tuned": {"path": shown_path(tuned_run / MODEL_FILE),
                       "sha256": sha256(tuned_run / MODEL_FILE),
                       "command": tuned_record.get("command")},
