@@ -61,6 +61,7 @@ def test_the_interpolated_run_is_a_run_promote_accepts(tmp_path, monkeypatch):
     assert record["interpolation"]["fraction_of_tuned"] == 0.5
     assert json.loads((mix / "config.json").read_text())["name"] == "mix"
     assert "interpolate_weights.py" in record["command"]
+    assert (mix / "history.csv").read_text() == (tmp_path / "runs/tuned/history.csv").read_text()
     run = checked_run(mix, str(root), allow_small_data=True)  # promote's own checks
     assert run.validation_accuracy == pytest.approx(record["validation"]["accuracy"], abs=1e-4)
     kernels = [keras.models.load_model(path).get_layer(index=-1).get_weights()[0]

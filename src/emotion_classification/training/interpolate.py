@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from emotion_classification.training.config import TrainConfig, modern_config
 from emotion_classification.training.provenance import sha256
 from emotion_classification.training.run_records import (
     CONFIG_FILE,
+    HISTORY_FILE,
     MODEL_FILE,
     RECORD_FILE,
     save_model_with_record,
@@ -120,6 +122,9 @@ def interpolate_run(base: Path, tuned_run: Path, fraction: float, name: str,
         "model_path": shown_path(run_dir / MODEL_FILE),
     }
     record.pop("model_sha256", None)
+    if (tuned_run / HISTORY_FILE).is_file():  # the learning curves shown are the fine-tune's
+        shutil.copyfile(tuned_run / HISTORY_FILE, run_dir / HISTORY_FILE)
+        record["history"] = "the fine-tune's (history.csv copied from the tuned run)"
     write_json(run_dir / CONFIG_FILE, config.to_dict())
     save_model_with_record(model, record, run_dir / MODEL_FILE)
     return record
