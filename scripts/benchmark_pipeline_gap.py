@@ -30,6 +30,7 @@ from emotion_classification.evaluation.photo_pipeline import (
     planted_frame,
     template_crops,
 )
+from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import CLASS_NAMES, DEFAULT_MODEL_PATH
 from emotion_classification.utils.files import project_path, write_json
@@ -146,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                                > chosen["pipeline_accuracy_detected"])
     current = next(row for row in validation_rows
                    if row["margin"] == BASELINE_MARGIN and not row["align"])
+    predict_default = next(row for row in validation_rows
+                           if row["margin"] == DEFAULT_MARGIN and not row["align"])
     direct_test = direct_scores(recognizer, test.images, test.labels, test_faces)
     test_rows = {}
-    for label, row in (("study_margin", current), ("chosen", chosen)):
+    for label, row in (("study_margin", current), ("predict_default", predict_default),
+                       ("chosen", chosen)):
         scores = framing_scores(recognizer, test.images, test.labels, test_faces,
                                 row["margin"], row["align"])
         test_rows[label] = {**scores, **gaps(direct_test, scores)}
