@@ -32,6 +32,8 @@ import numpy as np
 from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.images import ImageReadError, read_image
 from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import DEFAULT_MODEL_PATH
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_root, write_text
 
 DEFAULT_IMAGE = "../shared/data/photos/people.jpg"
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<42} {value:10.3f}")
     out = root / args.out
     write_text(out, json.dumps(report, indent=2) + "\n")
+    record_measurement(out, root / (args.model or DEFAULT_MODEL_PATH), root)
     print(f"saved {out}")
     return 0
 

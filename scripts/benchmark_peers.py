@@ -28,6 +28,7 @@ import numpy as np
 
 from emotion_classification.data.fer2013 import DatasetNotFoundError, load_fer2013
 from emotion_classification.labels import CLASS_NAMES
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_path, shown_path, write_json
 
 FER_VERSION = "25.10.3"
@@ -303,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": list(os.getloadavg()),
     }
     write_json(project_path(args.out), report)
+    record_measurement(project_path(args.out), project_path(args.model), project_path("."))
     medians = {name: timing["median"] for name, timing in speed.items()}
     print(f"fer keras: accuracy {results['keras_hdf5']['accuracy']}, macro-F1 "
           f"{results['keras_hdf5']['macro_f1']}; median faces/s {medians}; wrote {args.out}")

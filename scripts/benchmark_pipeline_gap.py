@@ -33,6 +33,7 @@ from emotion_classification.evaluation.photo_pipeline import (
 from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import CLASS_NAMES, DEFAULT_MODEL_PATH
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_path, write_json
 from emotion_classification.utils.hardware import hardware_description
 
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_time_s": round(time.time() - started_s, 1),
     }
     write_json(project_path(args.out), report)
+    record_measurement(project_path(args.out), project_path(args.model), project_path("."))
     print(f"chosen on validation: margin {chosen['margin']}, align {chosen['align']}")
     for label, row in test_rows.items():
         print(f"test {label}: framing gap {row['framing_gap_points']} points, end to end "

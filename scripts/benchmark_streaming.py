@@ -33,6 +33,8 @@ from pathlib import Path
 
 from emotion_classification.batch.journal import JOURNAL_NAME
 from emotion_classification.evaluation.portraits import write_portraits
+from emotion_classification.labels import DEFAULT_MODEL_PATH
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_root, write_json
 
 ROOT = project_root()
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         runs[count] = {**run_count(count, args), "script": script}
         print(json.dumps({k: v for k, v in runs[count].items() if k != "rss_by_images"}))
     write_json(ROOT / args.out, merged_report(ROOT / args.out, runs))
+    record_measurement(ROOT / args.out, ROOT / (args.model or DEFAULT_MODEL_PATH), ROOT)
     print(f"written: {args.out}")
     return 0
 

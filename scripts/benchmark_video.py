@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 from emotion_classification.inference.recognizer import EmotionRecognizer
+from emotion_classification.labels import DEFAULT_MODEL_PATH
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_root, write_text
 from emotion_classification.video import pipeline as video_pipeline
 from emotion_classification.video.analyze import analyze_video
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out) if Path(args.out).is_absolute() else root / args.out
     write_text(out, json.dumps(result, indent=2) + "\n")
+    record_measurement(out, root / (args.model or DEFAULT_MODEL_PATH), root)
     print(json.dumps({key: result[key] for key in ("speedup", "cpu_speedup")}
                      | {"tracked_realtime": tracked["realtime"],
                         "every_frame_realtime": every_frame["realtime"]}))

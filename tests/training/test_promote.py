@@ -363,3 +363,21 @@ def test_promoting_video_s_model_remakes_the_study_clip_outputs_from_data_videos
     assert str(project) not in text and ".promote-" not in text
     assert not any(line.startswith("reports/video/")
                    for line in stale_files(provenance, project))
+
+
+def test_a_benchmark_of_the_shipped_model_marks_its_record_made(project):
+    from emotion_classification.training.provenance import record_measurement
+
+    name = "reports/benchmarks/video.json"
+    provenance = read_provenance(project / PROVENANCE_PATH)
+    provenance["files"][name]["status"] = "not re-measured"
+    (project / PROVENANCE_PATH).write_text(json.dumps(provenance))
+    other = project / "models/emotion_cnn_fast.keras"
+    assert not record_measurement(project / name, other, project)  # another model measured
+    assert not record_measurement(project / "outputs/video.json", project / "models/emotion_cnn.keras",
+                                  project)  # not a committed record
+    assert read_provenance(project / PROVENANCE_PATH)["files"][name]["status"] == "not re-measured"
+    assert record_measurement(project / name, project / "models/emotion_cnn.keras", project)
+    entry = read_provenance(project / PROVENANCE_PATH)["files"][name]
+    assert entry["status"] == "made"
+    assert entry["source_sha256"] == sha(project / "models/emotion_cnn.keras")

@@ -130,3 +130,23 @@ def stale_files(provenance: dict, root: Path) -> list[str]:
             elif "sha256" in found and sha256(root / name) != found["sha256"]:
                 lines.append(f"{name}: changed since promote made it")
     return lines
+
+
+def record_measurement(record: Path, model: Path, root: Path) -> bool:
+    """After a benchmark script wrote ``record`` measuring ``model``: when that is the shipped
+    accurate model and the record is one of its derived files, its provenance entry becomes
+    ``made`` from it (replacing promote's ``not re-measured``). True when it did."""
+    from emotion_classification.utils.files import write_json
+
+    shipped = root / model_path("accurate")
+    name = record.resolve().relative_to(root.resolve()).as_posix() \
+        if record.resolve().is_relative_to(root.resolve()) else None
+    if name not in derived_files("accurate") or not shipped.is_file() \
+            or Path(model).resolve() != shipped.resolve():
+        return False
+    provenance = read_provenance(root / PROVENANCE_PATH)
+    provenance.setdefault("about", PROVENANCE_ABOUT)
+    provenance["files"][name] = entry("accurate", sha256(shipped), MADE)
+    provenance["files"] = dict(sorted(provenance["files"].items()))
+    write_json(root / PROVENANCE_PATH, provenance)
+    return True
