@@ -28,6 +28,17 @@ def made_by_interpolation(m: dict) -> dict:
             "fine-tune command": f"`{m['interpolation']['tuned']['command']}`"}
 
 
+def fast_teacher(load) -> str:
+    """Which accurate model the fast one was distilled from, by sha256 (``load`` reads a
+    committed JSON record)."""
+    teachers = load("models/emotion_cnn_fast.json").get("teachers", [])
+    shipped = load("models/emotion_cnn.json").get("model_sha256")
+    if any(t.get("sha256") == shipped for t in teachers):
+        return "distilled from the model above"
+    return ("distilled from an earlier accurate model (sha256 "
+            f"{', '.join(t['sha256'][:8] for t in teachers)})")
+
+
 REPORT_TABLE_SPECS = {
     "splits": (lambda ev: [dict(name="validation (10% of train)", s=ev["validation"])]
                + [dict(name=label, s=ev["splits"][k], t=ev["tta"][k]) for k, label in SPLITS.items()],

@@ -21,6 +21,7 @@ from pathlib import Path
 from emotion_classification.evaluation.report_table_specs import (
     REPORT_TABLE_SPECS,
     SPLITS,
+    fast_teacher,
     made_by_interpolation,
 )
 from emotion_classification.evaluation.table_specs import USAGE_TABLE_SPECS
@@ -171,7 +172,7 @@ def results() -> str:
         rows.append(["this project's fast model (`--model fast`)",
                      *(cell(fast_ev, f"splits.{s}.accuracy:.4f") for s in SPLITS),
                      speed(fer, "project_fast_batched", "project_fast_int8_tflite_batched"),
-                     "the same; distilled from the model above"])
+                     f"the same; {fast_teacher(load)}; `video`'s default"])
     rows += [
         ["the original study (`seed_cnn`)", f"{STUDY_REPORTED_ACCURACY:.4f} (reported)", "–", "–",
          "–", "its own report; its test folder was its validation data (early stopping and "
