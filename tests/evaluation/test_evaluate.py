@@ -178,15 +178,23 @@ def test_a_relative_model_path_is_taken_from_the_project_root(monkeypatch, tmp_p
 
 
 def test_committed_model_record_rebuilds_the_committed_architecture(committed_model_path):
-    """The config and the command stored beside the model describe that model, under the
-    current defaults: rebuilding from either gives the same layers and parameter count."""
+    """The config and the train command stored beside the model describe that model, under
+    the current defaults: rebuilding from either gives the same layers and parameter count.
+    A model made by weight interpolation keeps its fine-tune's train command and config, and
+    its base model's train command builds the same network."""
     import shlex
 
     from emotion_classification.training.config import parse_train_args
     from emotion_classification.training.networks import build_model_from_config
 
     model, record = load_model_and_record(str(committed_model_path))
-    words = shlex.split(record["command"])
+    interpolation = record.get("interpolation")
+    command = interpolation["tuned"]["command"] if interpolation else record["command"]
+    if interpolation:
+        base = shlex.split(interpolation["base"]["command"])
+        base_config = parse_train_args(base[base.index("train") + 1:])[0]
+        assert build_model_from_config(base_config).count_params() == model.count_params()
+    words = shlex.split(command)
     from_command = parse_train_args(words[words.index("train") + 1:])[0]
     for key in ("widths", "crop_px", "epochs", "learning_rate", "class_weighting", "seed"):
         stored = record["config"][key]
