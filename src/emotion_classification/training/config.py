@@ -254,6 +254,13 @@ def modern_config(values: dict) -> dict:
                           if key in values}}
 
 
+def saved_config_values(saved: dict) -> dict:
+    """The :class:`TrainConfig` fields of a saved config (JSON lists back to tuples)."""
+    names = {item.name for item in dataclasses.fields(TrainConfig)}
+    return {k: tuple(v) if isinstance(v, list) else v
+            for k, v in modern_config(saved).items() if k in names}
+
+
 def name_problem(name: str | None) -> str | None:
     """Why ``name`` cannot be a folder inside a runs folder (a run's, a sweep's, a trial's),
     or None: it must be one plain folder name, never a path that leads elsewhere (``..``,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion_classification.models.runtimes import load_keras_file, model_input
-from emotion_classification.training.config import TrainConfig, modern_config
+from emotion_classification.training.config import TrainConfig, saved_config_values
 from emotion_classification.training.provenance import sha256
 from emotion_classification.training.run_records import (
     CONFIG_FILE,
@@ -57,9 +57,7 @@ def tuned_run_config(tuned_run: Path, name: str, runs_dir: str,
     if not path.is_file() or not (tuned_run / RECORD_FILE).is_file():
         raise InterpolationError(f"{shown_path(tuned_run)}: not a finished training run "
                                  f"(no {CONFIG_FILE} and {RECORD_FILE})")
-    saved = modern_config(json.loads(path.read_text(encoding="utf-8")))
-    names = {item.name for item in dataclasses.fields(TrainConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names}
+    values = saved_config_values(json.loads(path.read_text(encoding="utf-8")))
     return dataclasses.replace(TrainConfig(**values), name=name, runs_dir=runs_dir,
                                data_dir=data_dir or values.get("data_dir"))
 

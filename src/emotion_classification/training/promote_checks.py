@@ -10,14 +10,13 @@ model run on the validation split again.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from emotion_classification.training.config import TrainConfig, modern_config
+from emotion_classification.training.config import TrainConfig, modern_config, saved_config_values
 from emotion_classification.training.provenance import sha256
 from emotion_classification.training.run_records import (
     CONFIG_FILE,
@@ -118,8 +117,7 @@ def run_config(run_dir: Path, record: dict, data_dir: str | None) -> TrainConfig
     if changed:
         raise PromoteError(f"{shown_path(run_dir / RECORD_FILE)}: its config differs from "
                            f"{CONFIG_FILE} in {', '.join(changed)}")
-    names = {item.name for item in dataclasses.fields(TrainConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names}
+    values = saved_config_values(saved)
     return TrainConfig(**{**values, "data_dir": data_dir or values.get("data_dir")})
 
 
