@@ -42,3 +42,22 @@ def test_a_runs_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch,
     assert f"{os.strerror(number)}; the run folder cannot be written: choose another " \
            "--runs-dir or free space" in lines[0]
     assert ".tmp-" not in err and "Traceback" not in err
+
+
+def test_a_killed_writer_s_temp_files_are_removed_and_a_live_one_s_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from emotion_classification.utils.files import remove_orphan_temp_files
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "figures").mkdir()
+    orphan = tmp_path / f".tmp-{gone}-model.keras"
+    orphan_figure = tmp_path / "figures" / f".tmp-{gone}-learning_curves.png"
+    live = tmp_path / f".tmp-{os.getppid()}-history.csv"  # a writer that is still running
+    for path in (orphan, orphan_figure, live):
+        path.write_text("half written")
+    assert remove_orphan_temp_files([tmp_path, tmp_path / "figures"]) == 2
+    assert not orphan.exists() and not orphan_figure.exists() and live.exists()

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 from pathlib import Path
 
 from emotion_classification.inference.images import shown
-from emotion_classification.utils.files import TEMP_FILE, make_writable_folder
+from emotion_classification.utils.files import make_writable_folder, remove_orphan_temp_files
 
 LOCK_NAME = ".predict.lock"
 #: Folders under the output folder where a killed run may have left temporary files.
@@ -56,28 +55,6 @@ def folder_lock(out_dir: Path):
         handle.close()  # closing releases the lock
 
 
-def pid_running(pid: int) -> bool:
-    """Whether a process with this id exists (owned by anyone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temp_files(out_dir: Path) -> int:
     """Delete ``.tmp-<pid>-*`` files and folders whose writer is gone; returns how many."""
-    removed = 0
-    for folder in (out_dir / name for name in TEMP_FOLDERS):
-        for path in folder.glob(".tmp-*") if folder.is_dir() else ():
-            match = TEMP_FILE.match(path.name)
-            if match and int(match.group(1)) != os.getpid() and pid_running(int(match.group(1))):
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return remove_orphan_temp_files(out_dir / name for name in TEMP_FOLDERS)

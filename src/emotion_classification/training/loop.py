@@ -87,7 +87,12 @@ from emotion_classification.training.tensorboard import (
     RunBoard,
     current_learning_rate,
 )
-from emotion_classification.utils.files import project_path, shown_path, write_json
+from emotion_classification.utils.files import (
+    project_path,
+    remove_orphan_temp_files,
+    shown_path,
+    write_json,
+)
 from emotion_classification.utils.hardware import choose_precision, hardware_description
 
 
@@ -148,6 +153,7 @@ def train(config: TrainConfig | None = None, *, finish_only: bool = False,
     run_dir = run_dir_for(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
+        remove_orphan_temp_files([run_dir, run_dir / "figures"])  # left by a killed run
         if restart:
             clear_run(run_dir)
         check_same_config(run_dir, config)

@@ -117,3 +117,33 @@ def make_writable_folder(folder: Path, what: str) -> str | None:
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write in the {what} (read-only or permission denied)"
     return None
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id exists (owned by anyone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_temp_files(folders) -> int:
+    """Delete the ``.tmp-<pid>-*`` files and folders in ``folders`` whose writer is gone (a
+    process killed while writing); returns how many."""
+    import shutil
+
+    removed = 0
+    for folder in folders:
+        for path in folder.glob(".tmp-*") if folder.is_dir() else ():
+            match = TEMP_FILE.match(path.name)
+            if match and int(match.group(1)) != os.getpid() and pid_running(int(match.group(1))):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
