@@ -16,7 +16,6 @@ throughput of fer's models and ours is timed in one process, in alternating roun
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ import numpy as np
 
 from emotion_classification.data.fer2013 import DatasetNotFoundError, load_fer2013
 from emotion_classification.labels import CLASS_NAMES
-from emotion_classification.training.provenance import record_measurement
+from emotion_classification.training.provenance import record_measurement, sha256
 from emotion_classification.utils.files import project_path, shown_path, write_json
 
 FER_VERSION = "25.10.3"
@@ -186,11 +185,6 @@ def chosen_candidate(candidates: dict, speed: dict, default: str) -> str:
     best = max(candidates[name]["validation_accuracy"] or 0.0 for name in qualifying)
     tied = [name for name in qualifying if candidates[name]["validation_accuracy"] == best]
     return default if default in tied else tied[0]
-
-
-def sha256(path: Path) -> str:
-    """Hex digest of a file, to name exactly which model was measured."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build_parser() -> argparse.ArgumentParser:
