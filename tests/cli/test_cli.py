@@ -109,3 +109,54 @@ def test_help_says_what_export_writes_and_where_each_command_writes():
     for command, folder in (("evaluate", "outputs/evaluation/"), ("eda", "outputs/eda/"),
                             ("notebooks", "outputs/notebooks/"), ("train", "runs/")):
         assert folder in lines[command], command
+
+
+def ctrl_c_inside_native_import(argv: list[str]) -> int:
+    """A command whose Ctrl-C arrives while a native module initialises, and comes out of
+    the import as that module's own error, as TensorFlow's can."""
+    import signal
+
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    except KeyboardInterrupt as interrupt:
+        raise RuntimeError("initialization failed") from interrupt
+    return 0
+
+
+@pytest.fixture
+def own_ctrl_c_handler(monkeypatch):
+    """cli.main installs its Ctrl-C handler and mark; give them back to pytest afterwards."""
+    import signal
+
+    from emotion_classification.utils import console
+
+    monkeypatch.setattr(console, "_interrupts_received", [])
+    previous = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_that_surfaces_as_another_error_is_one_line(monkeypatch, capsys,
+                                                           own_ctrl_c_handler):
+    from types import SimpleNamespace
+
+    import emotion_classification.cli as cli
+
+    monkeypatch.setattr(cli.importlib, "import_module",
+                        lambda name: SimpleNamespace(main=ctrl_c_inside_native_import))
+    status = cli.main(["predict"])
+    assert status == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["error: interrupted"]
+
+
+def test_other_errors_still_raise(monkeypatch, own_ctrl_c_handler):
+    from types import SimpleNamespace
+
+    import emotion_classification.cli as cli
+
+    def broken(argv: list[str]) -> int:
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(cli.importlib, "import_module", lambda name: SimpleNamespace(main=broken))
+    with pytest.raises(RuntimeError, match="a real bug"):
+        cli.main(["predict"])

@@ -10,7 +10,12 @@ import importlib
 import sys
 
 from emotion_classification.utils import quiet
-from emotion_classification.utils.console import INTERRUPTED_STATUS, error_line
+from emotion_classification.utils.console import (
+    INTERRUPTED_STATUS,
+    error_line,
+    install_interrupt_handler,
+    interrupt_received,
+)
 
 #: command -> (module with ``main(argv) -> int``, one-line description)
 COMMANDS = {
@@ -43,6 +48,7 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; 2 for an unknown command, 130 after Ctrl-C."""
     quiet.install()
+    install_interrupt_handler()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
@@ -54,4 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:])
     except KeyboardInterrupt:
         error_line("interrupted")
+        return INTERRUPTED_STATUS
+    except Exception:
+        if not interrupt_received():
+            raise
+        error_line("interrupted")  # Ctrl-C inside a native import can surface as another error
         return INTERRUPTED_STATUS

@@ -5,6 +5,7 @@ a stdout that may be closed early (``... | head``) and the exit status after Ctr
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,29 @@ from pathlib import Path
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED_STATUS = 130
+#: Ctrl-C signals received by this process (see :func:`install_interrupt_handler`).
+_interrupts_received: list[int] = []
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    """Python's own Ctrl-C behaviour, remembering that it happened."""
+    _interrupts_received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install_interrupt_handler() -> None:
+    """Make Ctrl-C raise ``KeyboardInterrupt`` as usual and leave a mark.
+
+    A ``KeyboardInterrupt`` raised while a native module initialises (TensorFlow's, for
+    one) can come out as another exception ("initialization failed"); the mark lets the
+    command line still call that an interruption rather than print its traceback.
+    """
+    signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def interrupt_received() -> bool:
+    """Whether Ctrl-C reached this process since :func:`install_interrupt_handler`."""
+    return bool(_interrupts_received)
 
 
 def error_line(message: str) -> None:
