@@ -230,6 +230,40 @@ def test_all_faces_of_all_images_share_one_predict_call(recognizer, group_png, p
     assert calls == [2 * GROUP_FACES + 1]
 
 
+def test_several_margins_average_the_predictions_of_each_margin(recognizer, group_png,
+                                                                 group_faces, predict_spy):
+    """``margin=(a, b, c)`` cuts every face at each margin, one classifier call per margin,
+    and averages; the crop kept to show a face is the middle margin's."""
+    import copy
+
+    rgb = read_image(group_png)
+    boxes = [[face["box"] for face in group_faces]]
+    margins = (0.0, 0.05, 0.1)
+    by_margin = {}
+    for margin in margins:
+        single = copy.copy(recognizer)
+        single.margins = (margin,)
+        by_margin[margin] = single.analyze([rgb], faces=boxes)[0]
+    several = copy.copy(recognizer)
+    several.margins = margins
+    calls = predict_spy(several)
+    averaged = several.analyze([rgb], faces=boxes)[0]
+    assert calls == [GROUP_FACES] * len(margins)
+    expected = np.mean([by_margin[margin].probs for margin in margins], axis=0)
+    np.testing.assert_allclose(averaged.probs, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(averaged.crops, by_margin[0.05].crops)
+
+
+def test_margins_are_checked():
+    from emotion_classification.inference.detection import crop_margins
+
+    assert crop_margins(0.1) == (0.1,)
+    assert crop_margins([0.1, 0.0]) == (0.0, 0.1)
+    for bad in ([], [-0.1], [1.0], (0.05, 2)):
+        with pytest.raises(ValueError, match="margin"):
+            crop_margins(bad)
+
+
 @pytest.mark.slow
 def test_an_image_gets_the_same_faces_alone_and_at_any_place_in_a_batch(recognizer, group_png,
                                                                         tmp_path):

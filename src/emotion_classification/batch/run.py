@@ -90,7 +90,7 @@ def process(source: InputSource, recognizer, index: ResultsIndex, args,
             analyses = recognizer.analyze(rgbs) if todo else []
             for item, analysis in zip(todo, analyses, strict=True):
                 record_analysis(item, index.write(item.path, analysis, args.panel,
-                                                  recognizer.margin), counts, progress)
+                                                  recognizer.shown_margin), counts, progress)
             if todo:
                 index.flush()
     finally:

@@ -35,8 +35,10 @@ from emotion_classification.batch.run import DEFAULT_BATCH_IMAGES, process, run_
 from emotion_classification.inference.detection import (
     CONFIDENT_DETECTION,
     DEFAULT_DETECTOR_THRESHOLD,
+    DEFAULT_MARGINS,
     DEFAULT_MIN_FACE_SIZE_PX,
     STUDY_CONFIDENT_DETECTION,
+    crop_margins,
 )
 from emotion_classification.inference.images import (
     PHOTO_EXTENSIONS,
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar with images/s and the time left on stderr "
                              "(default: only when stderr is a terminal)")
-    add_recognizer_flags(parser, "photo")
+    add_recognizer_flags(parser, "photo", default_margins=DEFAULT_MARGINS)
     parser.add_argument("--align", action=argparse.BooleanOptionalAction, default=False,
                         help="rotate each face so the eyes are level before classifying "
                              "(default: --no-align)")
@@ -129,10 +131,11 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
-                         threshold_note: str = "", default_model: str | None = None) -> None:
+                         threshold_note: str = "", default_model: str | None = None,
+                         default_margins: tuple[float, ...] = DEFAULT_MARGINS) -> None:
     """The recognizer's flags, shared by ``predict`` and ``video``: ``--model``,
-    ``--threshold``, ``--min-face-size`` and ``--tta``; ``picture`` names what faces are
-    searched in (photo, frame)."""
+    ``--threshold``, ``--min-face-size``, ``--margin`` and ``--tta``; ``picture`` names what
+    faces are searched in (photo, frame)."""
     from emotion_classification.labels import MODEL_ALIASES
 
     parser.add_argument("--model", default=default_model, metavar="MODEL",
@@ -152,6 +155,12 @@ def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
     parser.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE_PX,
                         metavar="PX", help="smallest face searched for, in pixels of the "
                         f"{picture} (default: %(default)s)")
+    parser.add_argument("--margin", type=margins_choice, default=default_margins, metavar="M[,M...]",
+                        help="margin added on each side of a face's box before it is cut out, "
+                        "as a share of the box, 0 to under 1; several (comma-separated) cut "
+                        "the face at each and average the predictions, which evens out how "
+                        "the detector's box size varies (default: "
+                        f"{margins_text(default_margins)}; docs/model_card.md)")
     parser.add_argument("--tta", nargs="?", const="flip", default="none", type=tta_choice,
                         choices=TTA_MODES, help="test-time augmentation: flip (a bare --tta: "
                         "the mean prediction of each face and its mirror image, twice the "
@@ -159,6 +168,20 @@ def add_recognizer_flags(parser: argparse.ArgumentParser, picture: str,
                         "windows and their mirrors, ten times) or none (default: none)")
     parser.add_argument("--no-tta", dest="tta", action="store_const", const="none",
                         help="the same as --tta none (default: --tta none)")
+
+
+def margins_text(margins: tuple[float, ...]) -> str:
+    """Margins as typed on the command line."""
+    return ",".join(f"{margin:g}" for margin in margins)
+
+
+def margins_choice(text: str) -> tuple[float, ...]:
+    """A ``--margin`` value: one number or several, comma-separated, each 0 to under 1."""
+    try:
+        return crop_margins([float(part) for part in text.split(",")])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one or more numbers from 0 to under 1, comma-separated") from None
 
 
 def tta_choice(text: str) -> str:
@@ -264,7 +287,7 @@ def run_predict(args, source: InputSource, out_dir: Path) -> int:
     try:
         recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
                                      min_face_size=args.min_face_size, tta=args.tta,
-                                     align=args.align,
+                                     align=args.align, margin=args.margin,
                                      confident_detection=args.confident_detection)
     except ModelFileError as error:
         error_line(model_error_text(error, args.model))

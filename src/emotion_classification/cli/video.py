@@ -26,6 +26,7 @@ from emotion_classification.cli.predict import (
     open_recognizer,
 )
 from emotion_classification.cli.predict import check_args as recognizer_flag_problem
+from emotion_classification.inference.detection import VIDEO_MARGINS
 from emotion_classification.inference.images import shown
 from emotion_classification.labels import VIDEO_MODEL_ALIAS
 from emotion_classification.utils.console import (
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the labelled frames in a window, q stops; needs a display "
                              "and an OpenCV with windows (not opencv-python-headless) "
                              "(default: shown for a camera or stream when possible)")
-    add_recognizer_flags(parser, "frame", default_model=VIDEO_MODEL_ALIAS)
+    add_recognizer_flags(parser, "frame", default_model=VIDEO_MODEL_ALIAS,
+                         default_margins=VIDEO_MARGINS)
     parser.add_argument("--iou", type=float, default=TRACK_IOU, metavar="R",
                         help="box overlap (intersection over union, 0 to 1) that keeps a face's "
                              "id from one detection to the next (default: %(default)s)")
@@ -185,6 +187,7 @@ def run_video(args) -> int:
     try:
         recognizer = open_recognizer(args.model, detector_threshold=args.threshold,
                                      min_face_size=args.min_face_size, tta=args.tta,
+                                     margin=args.margin,
                                      confident_detection=args.confident_detection)
         with warnings.catch_warnings(record=True):  # said from table.attrs below
             warnings.simplefilter("always")

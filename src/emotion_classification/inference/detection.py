@@ -23,6 +23,7 @@ landmarks lie on a horizontal line, as faces in FER2013 mostly do.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -55,6 +56,10 @@ STUDY_CONFIDENT_DETECTION = 0.99
 #: MTCNN's box most like FER2013's crops, chosen on the validation split by the rule in
 #: reports/pipeline_gap_rule.txt (the photo-pipeline benchmark; docs/model_card.md).
 DEFAULT_MARGIN = 0.05
+#: The margins predict and the API cut each face at (probabilities averaged over them).
+DEFAULT_MARGINS = (DEFAULT_MARGIN,)
+#: The margins video cuts each face at.
+VIDEO_MARGINS = (DEFAULT_MARGIN,)
 #: MTCNN's own first- and second-stage thresholds; lowered only when the final one is lower.
 MTCNN_PNET_THRESHOLD = 0.6
 MTCNN_RNET_THRESHOLD = 0.7
@@ -255,6 +260,14 @@ def square_around(box: tuple[int, int, int, int], margin: float = DEFAULT_MARGIN
     x, y, w, h = box
     side = max(1, round(max(w, h) * (1 + 2 * margin)))
     return x + w / 2, y + h / 2, side
+
+
+def crop_margins(margin: float | Sequence[float]) -> tuple[float, ...]:
+    """The margins a ``margin`` argument names, smallest first (one number, or several)."""
+    margins = (margin,) if np.isscalar(margin) else tuple(margin)
+    if not margins or any(not 0 <= float(value) < 1 for value in margins):
+        raise ValueError(f"margin must be one or more numbers from 0 to under 1, got {margin!r}")
+    return tuple(sorted(float(value) for value in margins))
 
 
 def crop_box(box: tuple[int, int, int, int], shape: tuple[int, ...],

@@ -34,11 +34,12 @@ from emotion_classification.inference.calibration import apply_temperature
 from emotion_classification.inference.detection import (
     CONFIDENT_DETECTION,
     DEFAULT_DETECTOR_THRESHOLD,
-    DEFAULT_MARGIN,
+    DEFAULT_MARGINS,
     DEFAULT_MIN_FACE_SIZE_PX,
     Face,
     FaceDetector,
     clip_box,
+    crop_margins,
     model_crops,
 )
 from emotion_classification.inference.images import read_image, to_uint8
@@ -61,6 +62,13 @@ class ImageAnalysis:
 
 class DetectorUnavailableError(ImportError):
     """Faces were to be detected, but MTCNN (which needs TensorFlow) cannot be imported."""
+
+
+def join_crops(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """One ``(N, 48, 48, 1)`` array of every image's crops (an empty one for no faces)."""
+    if not crops:
+        return np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
+    return np.concatenate(crops)
 
 
 def open_classifier_and_record(model=None) -> tuple:
@@ -122,7 +130,9 @@ class EmotionRecognizer:
             image, twice the model work) or ``"ten_crop"`` (ten times); True is flip.
         align: rotate each face so the eyes are level before classifying.
         margin: relative margin added on each side of the face box before cropping
-            (:data:`~emotion_classification.inference.detection.DEFAULT_MARGIN`).
+            (:data:`~emotion_classification.inference.detection.DEFAULT_MARGINS`); with several,
+            the face is cut at each and the probabilities of the cuts are averaged,
+            which evens out how MTCNN's box size varies from face to face.
         confident_detection: detector confidence below which a face is marked
             detector-unsure (0, the default, flags none; the study used 0.99).
         batch_size: faces per classifier call (memory only: results do not depend on it).
@@ -133,7 +143,7 @@ class EmotionRecognizer:
     def __init__(self, model_path: str | os.PathLike | None = None,
                  detector_threshold: float = DEFAULT_DETECTOR_THRESHOLD,
                  min_face_size: int = DEFAULT_MIN_FACE_SIZE_PX, tta: bool | str = False,
-                 align: bool = False, margin: float = DEFAULT_MARGIN,
+                 align: bool = False, margin: float | Sequence[float] = DEFAULT_MARGINS,
                  confident_detection: float = CONFIDENT_DETECTION,
                  batch_size: int = PREDICT_BATCH_SIZE, model=None):
         if model is not None and model_path is not None:
@@ -148,9 +158,16 @@ class EmotionRecognizer:
         self._detector, self._detector_problem = load_detector(
             detector_threshold, min_face_size, needs_tensorflow=self.classifier.kind == "keras")
         self.detector_threshold, self.min_face_size = float(detector_threshold), int(min_face_size)
-        self.tta, self.align, self.margin = tta, align, margin
+        self.tta, self.align = tta, align
+        self.margins = crop_margins(margin)
+        self.margin = self.margins[0] if len(self.margins) == 1 else list(self.margins)
         self.confident_detection = confident_detection
         self.batch_size = batch_size
+
+    @property
+    def shown_margin(self) -> float:
+        """The margin of the crop kept to show a face (the middle one of several)."""
+        return self.margins[len(self.margins) // 2]
 
     @property
     def detector(self) -> FaceDetector:
@@ -213,10 +230,11 @@ class EmotionRecognizer:
         else:
             detections = [[as_face(face, rgb.shape) for face in given]
                           for rgb, given in zip(rgbs, faces, strict=True)]
-        crops = [model_crops(rgb, faces, self.margin, self.align)
-                 for rgb, faces in zip(rgbs, detections, strict=True)]
-        empty = np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
-        probs = self.classify(np.concatenate(crops) if crops else empty)
+        crops_by_margin = [[model_crops(rgb, faces, margin, self.align)
+                            for rgb, faces in zip(rgbs, detections, strict=True)]
+                           for margin in self.margins]
+        probs = self.classify_margins([join_crops(crops) for crops in crops_by_margin])
+        crops = crops_by_margin[self.margins.index(self.shown_margin)]
         results, start = [], 0
         for rgb, faces, face_crops in zip(rgbs, detections, crops, strict=True):
             face_probs = probs[start:start + len(faces)]
@@ -241,6 +259,11 @@ class EmotionRecognizer:
             return np.zeros((0, len(self.class_names)), np.float32)
         probs = predict_probs(self.classifier, crops, self.batch_size, tta=self.tta)
         return apply_temperature(probs, self.temperature)
+
+    def classify_margins(self, crops_by_margin: Sequence[np.ndarray]) -> np.ndarray:
+        """Mean calibrated probabilities of the same faces cut at each of several margins
+        (one ``(N, 48, 48, 1)`` array per margin, faces in the same order)."""
+        return np.mean([self.classify(crops) for crops in crops_by_margin], axis=0)
 
     def face_record(self, face: Face, probs: np.ndarray) -> dict:
         """The public description of one face, with plain Python types (JSON-ready).

@@ -37,6 +37,7 @@ import warnings
 
 import pandas as pd
 
+from emotion_classification.inference.detection import VIDEO_MARGINS
 from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import VIDEO_MODEL_ALIAS
@@ -173,8 +174,8 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     if show and (problem := window_problem()):
         warnings.warn(f"no window shown: {problem}", stacklevel=2)
         show = False
-    recognizer = recognizer or EmotionRecognizer(model_path or VIDEO_MODEL_ALIAS,
-                                                 **recognizer_kwargs)
+    recognizer = recognizer or EmotionRecognizer(
+        model_path or VIDEO_MODEL_ALIAS, **{"margin": VIDEO_MARGINS, **recognizer_kwargs})
     keep_frames = bool(annotate_path) or show
     held_max = frames_held_max(info.width * info.height * 3) if keep_frames else 0
     if held_max and batch_frames > held_max:

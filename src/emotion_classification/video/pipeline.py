@@ -61,7 +61,7 @@ class PendingFrame:
     time_s: float
     rgb: np.ndarray | None  # kept only when the frame is drawn afterwards
     faces: list[tuple[int, Face, bool]]  # face id, face, found by the detector on this frame
-    crops: np.ndarray
+    crops: np.ndarray  # (margins, faces, 48, 48, 1): each face cut at each of the margins
 
     @property
     def nbytes(self) -> int:
@@ -113,8 +113,9 @@ class FramePipeline:
             faces = self.follow(frame, gray)
         self.previous_gray = gray
         self.analysed += 1
-        crops = model_crops(rgb, [face for _, face, _ in faces], self.recognizer.margin,
-                            self.recognizer.align)
+        boxes = [face for _, face, _ in faces]
+        crops = np.stack([model_crops(rgb, boxes, margin, self.recognizer.align)
+                          for margin in self.recognizer.margins])
         pending = PendingFrame(frame, time_s, rgb if self.keep_frames else None, faces, crops)
         self.pending.append(pending)
         self.held_bytes += pending.nbytes
@@ -145,7 +146,8 @@ class FramePipeline:
         """Classify every waiting crop in one call and label the waiting frames."""
         if not self.pending:
             return []
-        probs = self.recognizer.classify(np.concatenate([p.crops for p in self.pending]))
+        crops = np.concatenate([p.crops for p in self.pending], axis=1)
+        probs = self.recognizer.classify_margins(list(crops))
         labelled, start = [], 0
         for pending in self.pending:
             frame = LabelledFrame(pending.frame, pending.time_s, pending.rgb)
