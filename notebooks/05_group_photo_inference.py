@@ -6,8 +6,10 @@
 # `emotion_classification.EmotionRecognizer`, which changes the parts the study got wrong:
 #
 # * **one classifier call for all faces** instead of one `predict` per face;
-# * each face is a **square around the box centre** with a 5% margin (chosen on validation: docs/model_card.md); at the image border the
-#   square is filled by repeating edge pixels instead of being shifted;
+# * each face is cut as **squares around the box centre**, with margins of 2.5% and 7.5%, and
+#   the two predictions are averaged, which evens out how MTCNN's box size varies (chosen on
+#   validation: docs/model_card.md); at the image border the square is filled by repeating
+#   edge pixels instead of being shifted;
 # * the crop is converted to **grayscale and resized with `cv2.INTER_AREA`**, exactly like the
 #   training images (the study fed BGR crops to a model trained on RGB);
 # * probabilities are **calibrated** with the temperature fitted on validation data;
@@ -115,7 +117,7 @@ annotated = annotate(rgb, analysis.records)
 elapsed_s = time.perf_counter() - start
 
 json_path, csv_path = save_analyses(out_dir, [(image_path, analysis)], recognizer.settings(),
-                                    recognizer.class_names, margin=recognizer.margin)
+                                    recognizer.class_names)
 uncertain = sum(record["uncertain"] for record in analysis.records)
 print(f"{len(analysis.records)} faces ({uncertain} uncertain) in {rgb.shape[1]}x{rgb.shape[0]} px, "
       f"{elapsed_s:.2f} s")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emotion_classification.inference.detection import DEFAULT_MARGIN, crop_box
+from emotion_classification.inference.detection import crop_box
 from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.images import shown
 from emotion_classification.inference.panel import plot_face_panel
@@ -54,7 +54,7 @@ def remove_files(out_dir: Path, names: Sequence[str]) -> None:
 
 
 def write_image_files(out_dir: Path, name: str, path: Path, analysis, panel: bool,
-                      class_names: Sequence[str], margin: float = DEFAULT_MARGIN) -> dict:
+                      class_names: Sequence[str]) -> dict:
     """Face crops, annotated image and optional panel of one image (none for an image without
     faces) after removing what an earlier run left under ``name``; returns its JSON entry."""
     remove_files(out_dir, files_named(out_dir, name))
@@ -66,7 +66,7 @@ def write_image_files(out_dir: Path, name: str, path: Path, analysis, panel: boo
               "annotated": f"{name}_annotated.jpg" if has_faces else None, "faces": []}
     for index, (face, record) in enumerate(zip(analysis.faces, analysis.records, strict=True),
                                            start=1):
-        x, y, w, h = crop_box(face.box, analysis.rgb.shape, margin)
+        x, y, w, h = crop_box(face.box, analysis.rgb.shape, analysis.crop_margin)
         folder = "rejected" if record["uncertain"] else "selected"
         crop_path = crop_name(name, folder, index)
         save_rgb(np.ascontiguousarray(analysis.rgb[y:y + h, x:x + w]), out_dir / crop_path)

@@ -56,7 +56,6 @@ from emotion_classification.batch.output_folder import (
     prepare_folder,
     remove_stale_temp_files,
 )
-from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.inference.images import shown
 from emotion_classification.utils.files import atomic_output, write_text
 from emotion_classification.utils.names import safe_name
@@ -269,13 +268,11 @@ class ResultsIndex:
         self.index_entry(item["key"], entry_of(item, self.append(item)))
         self.pending.append(result)
 
-    def write(self, path: Path, analysis, panel: bool = False,
-              margin: float = DEFAULT_MARGIN) -> dict:
+    def write(self, path: Path, analysis, panel: bool = False) -> dict:
         """Write one analysed image's files and index it; returns its JSON entry."""
         name = self.claim(path)
         self.forget([path])
-        result = write_image_files(self.out_dir, name, path, analysis, panel, self.class_names,
-                                   margin)
+        result = write_image_files(self.out_dir, name, path, analysis, panel, self.class_names)
         self.add(path, name, result)
         return result
 
@@ -336,7 +333,7 @@ class ResultsIndex:
 
 
 def save_analyses(out_dir: Path, items, settings: dict, class_names: Sequence[str], *,
-                  panel: bool = False, margin: float = DEFAULT_MARGIN,
+                  panel: bool = False,
                   resume: bool = False, parquet: bool = False) -> tuple[Path, Path]:
     """What ``predict`` writes, for images analysed in Python (a notebook, a script).
 
@@ -351,7 +348,7 @@ def save_analyses(out_dir: Path, items, settings: dict, class_names: Sequence[st
         index = ResultsIndex(out_dir, settings, class_names, resume, parquet)
         try:
             for path, analysis in items:
-                index.write(Path(path), analysis, panel, margin)
+                index.write(Path(path), analysis, panel)
             return index.flush()
         finally:
             index.close()

@@ -80,7 +80,7 @@ class RecognizeBatch:
             try:
                 results[row] = json.dumps(write_image_files(
                     self.out_dir, str(batch["name"][row]), paths[row], analysis, self.panel,
-                    self.recognizer.class_names, self.recognizer.shown_margin))
+                    self.recognizer.class_names))
             except OSError as error:
                 errors[row] = f"cannot write results ({error.strerror or error})"
         return {"row": batch["row"], "result": results, "error": errors, "note": notes}

@@ -89,8 +89,7 @@ def process(source: InputSource, recognizer, index: ResultsIndex, args,
                     report_error(item, error.problem, index, counts, progress)
             analyses = recognizer.analyze(rgbs) if todo else []
             for item, analysis in zip(todo, analyses, strict=True):
-                record_analysis(item, index.write(item.path, analysis, args.panel,
-                                                  recognizer.shown_margin), counts, progress)
+                record_analysis(item, index.write(item.path, analysis, args.panel), counts, progress)
             if todo:
                 index.flush()
     finally:

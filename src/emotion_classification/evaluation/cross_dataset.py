@@ -145,7 +145,8 @@ def evaluate_dataset(path: str | Path, model_path: str | None = None, *,
     model, record = load_model_and_record(model_path)
     images = read_labelled_images(listing, detector() if detect else None)
     temperature, threshold, fitted_on = model_calibration(record)
-    probs = apply_temperature(predict_probs(model, images.crops, tta=tta), temperature)
+    probs = np.mean([apply_temperature(predict_probs(model, crops, tta=tta), temperature)
+                     for crops in images.margin_crops], axis=0)
     report = dataset_report(path, model_path, class_map, listing, images, probs, detect, tta)
     report["calibration"] = {"temperature": temperature, "uncertain_threshold": threshold,
                              "fitted_on": fitted_on}

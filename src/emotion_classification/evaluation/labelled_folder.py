@@ -54,9 +54,15 @@ class FolderListing:
 @dataclass
 class LabelledImages:
     """Classifier inputs ``(N, 48, 48, 1)`` uint8 with labels and ``folder/file`` names,
-    plus the labels of images where no face was found and what could not be read."""
+    plus the labels of images where no face was found and what could not be read.
+
+    ``margin_crops`` holds every input the classifier sees, ``(margins, N, 48, 48, 1)``: a
+    photo's face is cut at each of predict's margins and their predictions are averaged, as
+    ``predict`` does; a face crop is one input. ``crops`` is the one shown for each face.
+    """
 
     crops: np.ndarray
+    margin_crops: np.ndarray
     labels: np.ndarray
     names: np.ndarray
     no_face_labels: np.ndarray
@@ -118,26 +124,30 @@ def unknown_folders_text(split_dir: Path, unknown: dict[str, int], class_map: Cl
 
 
 def read_crop(path: Path) -> tuple[np.ndarray, str]:
-    """One face-crop image as 48x48 gray uint8 and how its size was changed (``""`` if not)."""
+    """One face-crop image as ``(1, 48, 48)`` gray uint8 and how its size was changed (``""``
+    if not)."""
     gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
     if gray.shape == (IMAGE_SIZE_PX, IMAGE_SIZE_PX):
-        return gray, ""
+        return gray[None], ""
     change = "not square" if gray.shape[0] != gray.shape[1] else "resized"
-    return cv2.resize(gray, (IMAGE_SIZE_PX, IMAGE_SIZE_PX), interpolation=cv2.INTER_AREA), change
+    return cv2.resize(gray, (IMAGE_SIZE_PX, IMAGE_SIZE_PX),
+                      interpolation=cv2.INTER_AREA)[None], change
 
 
 def detect_crop(detector, path: Path) -> tuple[np.ndarray | None, str]:
-    """The largest face of a photo as the classifier's input, cut as ``predict`` cuts it,
-    and ``"several faces"`` when there were more (``(None, "")`` when there was none)."""
-    from emotion_classification.inference.detection import DEFAULT_MARGIN, model_crops
+    """The largest face of a photo as the classifier's inputs ``(margins, 48, 48)``, cut at
+    each of ``predict``'s margins, and ``"several faces"`` when there were more
+    (``(None, "")`` when there was none)."""
+    from emotion_classification.inference.detection import DEFAULT_MARGINS, model_crops
 
     rgb = read_image(path)
     faces = detector.detect(rgb)
     if not faces:
         return None, ""
     largest = max(faces, key=lambda face: face.area_px)
-    return model_crops(rgb, [largest], DEFAULT_MARGIN)[0, ..., 0], \
-        "several faces" if len(faces) > 1 else ""
+    crops = np.stack([model_crops(rgb, [largest], margin)[0, ..., 0]
+                      for margin in DEFAULT_MARGINS])
+    return crops, "several faces" if len(faces) > 1 else ""
 
 
 def folder_name(path: Path, split_dir: Path) -> str:
@@ -183,9 +193,11 @@ def read_labelled_images(listing: FolderListing, detector=None) -> LabelledImage
     if unreadable:
         warnings.warn(unreadable_text(listing.root, unreadable), BadDataWarning, stacklevel=2)
     check_scorable(listing.root, len(crops), len(no_face))
-    stacked = (np.stack(crops)[..., None] if crops
-               else np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8))
-    return LabelledImages(stacked, np.asarray(labels, np.int64), np.asarray(names, dtype=str),
+    margin_crops = (np.stack(crops, axis=1)[..., None] if crops
+                    else np.zeros((1, 0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8))
+    shown_crops = margin_crops[len(margin_crops) // 2]  # the middle margin, as predict keeps
+    return LabelledImages(shown_crops, margin_crops, np.asarray(labels, np.int64),
+                          np.asarray(names, dtype=str),
                           np.asarray(no_face, np.int64), unreadable, notes["resized"],
                           notes["not square"], notes["several faces"])
 

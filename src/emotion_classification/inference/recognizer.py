@@ -41,6 +41,7 @@ from emotion_classification.inference.detection import (
     clip_box,
     crop_margins,
     model_crops,
+    shown_margin,
 )
 from emotion_classification.inference.images import read_image, to_uint8
 from emotion_classification.inference.uncertainty import uncertain_reason
@@ -58,6 +59,7 @@ class ImageAnalysis:
     crops: np.ndarray  # (N, 48, 48, 1) uint8, what the classifier saw
     probs: np.ndarray  # (N, classes) calibrated probabilities
     records: list[dict]  # the public per-face dicts
+    crop_margin: float  # the margin of ``crops`` (one of those averaged)
 
 
 class DetectorUnavailableError(ImportError):
@@ -165,11 +167,6 @@ class EmotionRecognizer:
         self.batch_size = batch_size
 
     @property
-    def shown_margin(self) -> float:
-        """The margin of the crop kept to show a face (the middle one of several)."""
-        return self.margins[len(self.margins) // 2]
-
-    @property
     def detector(self) -> FaceDetector:
         """The MTCNN face detector; :class:`DetectorUnavailableError` without TensorFlow."""
         if self._detector is None:
@@ -234,13 +231,15 @@ class EmotionRecognizer:
                             for rgb, faces in zip(rgbs, detections, strict=True)]
                            for margin in self.margins]
         probs = self.classify_margins([join_crops(crops) for crops in crops_by_margin])
-        crops = crops_by_margin[self.margins.index(self.shown_margin)]
+        crop_margin = shown_margin(self.margins)
+        crops = crops_by_margin[self.margins.index(crop_margin)]
         results, start = [], 0
         for rgb, faces, face_crops in zip(rgbs, detections, crops, strict=True):
             face_probs = probs[start:start + len(faces)]
             start += len(faces)
             records = [self.face_record(face, p) for face, p in zip(faces, face_probs, strict=True)]
-            results.append(ImageAnalysis(rgb, faces, face_crops, face_probs, records))
+            results.append(ImageAnalysis(rgb, faces, face_crops, face_probs, records,
+                                         crop_margin))
         return results
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
