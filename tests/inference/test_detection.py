@@ -200,3 +200,16 @@ def test_refining_networks_see_candidates_in_chunks():
     assert calls == [4, 4, 2]
     np.testing.assert_array_equal(first.numpy()[:, 0], np.arange(0, 20, 2) * 2)
     np.testing.assert_array_equal(second.numpy()[:, 0], np.arange(1, 20, 2))
+
+
+def test_default_margins_are_the_photo_pipeline_benchmarks_choice():
+    """predict's margins are the ones reports/pipeline_gap_rule.txt chose on validation for
+    the shipped model, as the committed benchmark record says."""
+    import json
+
+    from emotion_classification.inference.detection import DEFAULT_MARGINS
+    from emotion_classification.utils.files import project_root
+
+    report = json.loads((project_root() / "reports/benchmarks/pipeline_gap.json").read_text())
+    assert report["chosen_on_validation"] == {"margins": list(DEFAULT_MARGINS), "align": False}
+    assert report["predict_default"]["margins"] == list(DEFAULT_MARGINS)
