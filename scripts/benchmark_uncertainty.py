@@ -126,8 +126,8 @@ def planted_faces(recognizer: EmotionRecognizer) -> dict:
     validation = load_validation(None, recognizer.record)
     faces = cached_detections("validation", validation.images, recognizer.detector)
     found = np.array([face is not None for face in faces])
-    crops = pipeline_crops(validation.images, faces, recognizer.margin)
-    probs = recognizer.classify(crops)
+    probs = recognizer.classify_margins([pipeline_crops(validation.images, faces, margin)
+                                         for margin in recognizer.margins])
     return {"confidence": np.array([face.confidence for face in faces if face is not None]),
             "correct": probs.argmax(1) == validation.labels[found],
             "classifier_flag": probs.max(1) < recognizer.uncertain_threshold,
