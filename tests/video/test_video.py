@@ -322,12 +322,15 @@ def test_cli_help_shows_every_default_in_flag_form():
     assert "--annotate, --no-annotate" in text and "--show, --no-show" in text
 
 
-def test_video_labels_with_the_fast_model_unless_told_otherwise(monkeypatch, tmp_path):
+def test_video_labels_with_the_rules_model_unless_told_otherwise(monkeypatch, tmp_path):
+    """The command and the API both default to the model the video rule names."""
     from emotion_classification.cli import predict as predict_cli
+    from emotion_classification.labels import VIDEO_MODEL_ALIAS
     from emotion_classification.video import analyze
 
-    assert video_cli.build_parser().parse_args(["clip.mp4"]).model == "fast"
-    assert "(default: fast)" in " ".join(video_cli.build_parser().format_help().split())
+    assert video_cli.build_parser().parse_args(["clip.mp4"]).model == VIDEO_MODEL_ALIAS
+    assert f"(default: {VIDEO_MODEL_ALIAS})" in " ".join(
+        video_cli.build_parser().format_help().split())
     assert predict_cli.build_parser().parse_args([]).model is None  # predict: the accurate one
     asked = []
 
@@ -340,4 +343,20 @@ def test_video_labels_with_the_fast_model_unless_told_otherwise(monkeypatch, tmp
     video = write_video(tmp_path / "clip.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2)
     with pytest.raises(RuntimeError, match="stop here"):
         analyze_video(video)
-    assert asked == ["fast"]
+    assert asked == [VIDEO_MODEL_ALIAS]
+
+
+def test_video_default_model_follows_the_rule():
+    """reports/fast_model_rule.txt: video uses the fast model only while its validation
+    accuracy is within 1 point of the accurate model's (the shipped records say)."""
+    import json
+
+    from emotion_classification.labels import VIDEO_MODEL_ALIAS
+    from emotion_classification.utils.files import project_root
+
+    def validation(stem: str) -> float:
+        record = json.loads((project_root() / f"models/{stem}.json").read_text())
+        return record["validation"]["accuracy"]
+
+    within_a_point = validation("emotion_cnn_fast") >= validation("emotion_cnn") - 0.01
+    assert VIDEO_MODEL_ALIAS == ("fast" if within_a_point else "accurate")

@@ -153,7 +153,7 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     probabilities, and whether and why the face is uncertain.
 
     ``source`` is a video file, a camera index (``0``) or a stream URL. Without
-    ``recognizer`` or ``model_path`` the fast model labels the faces (``VIDEO_MODEL_ALIAS``).
+    ``recognizer`` or ``model_path`` the model ``VIDEO_MODEL_ALIAS`` names labels the faces.
     Columns are :func:`.video_pipeline.table_columns`. ``table.attrs`` holds the source's fps and frame
     counts, the settings, wall time and ``realtime`` (video seconds per wall second).
     ``annotate_path`` also writes the analysed frames with boxes and labels as mp4; ``show``
