@@ -227,13 +227,13 @@ def test_all_faces_of_all_images_share_one_predict_call(recognizer, group_png, p
     calls = predict_spy(recognizer)
     results = recognizer.detect_emotions_batch([group_png, sample_photo(), group_png])
     assert [len(faces) for faces in results] == [GROUP_FACES, 1, GROUP_FACES]
-    assert calls == [2 * GROUP_FACES + 1] * len(recognizer.margins)  # one call per margin
+    assert calls == [(2 * GROUP_FACES + 1) * len(recognizer.margins)]  # every cut of every face
 
 
 def test_several_margins_average_the_predictions_of_each_margin(recognizer, group_png,
                                                                  group_faces, predict_spy):
-    """``margin=(a, b, c)`` cuts every face at each margin, one classifier call per margin,
-    and averages; the crop kept to show a face is the middle margin's."""
+    """``margin=(a, b, c)`` cuts every face at each margin, classifies all the cuts in one
+    call and averages; the crop kept to show a face is the middle margin's."""
     import copy
 
     rgb = read_image(group_png)
@@ -248,7 +248,7 @@ def test_several_margins_average_the_predictions_of_each_margin(recognizer, grou
     several.margins = margins
     calls = predict_spy(several)
     averaged = several.analyze([rgb], faces=boxes)[0]
-    assert calls == [GROUP_FACES] * len(margins)
+    assert calls == [GROUP_FACES * len(margins)]
     expected = np.mean([by_margin[margin].probs for margin in margins], axis=0)
     np.testing.assert_allclose(averaged.probs, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(averaged.crops, by_margin[0.05].crops)

@@ -148,7 +148,8 @@ def test_faces_keep_their_ids_and_frames_are_batched(recognizer, group_video, pr
     assert list(per_frame.index) == [0, 1, 2, 3]
     assert per_frame.iloc[0] == GROUP_FACES
     assert table["face_id"].nunique() == per_frame.max()  # same faces, same ids
-    assert len(calls) == 2 and sum(calls) == len(table)  # one classifier call per batch
+    # one classifier call per batch, with every face cut at each of the recognizer's margins
+    assert len(calls) == 2 and sum(calls) == len(table) * len(recognizer.margins)
 
 
 def interrupt_at_second_detection(recognizer, monkeypatch) -> list:
