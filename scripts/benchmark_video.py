@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from emotion_classification.inference.detection import VIDEO_MARGINS
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import DEFAULT_MODEL_PATH
 from emotion_classification.training.provenance import record_measurement
@@ -72,8 +73,9 @@ class StageTimer:
 
 
 def timed_recognizer(model) -> tuple[EmotionRecognizer, StageTimer]:
-    """A recognizer whose detector, classifier and optical flow are timed."""
-    recognizer, timer = EmotionRecognizer(model), StageTimer()
+    """A recognizer cutting faces as ``video`` does, whose detector, classifier and optical
+    flow are timed."""
+    recognizer, timer = EmotionRecognizer(model, margin=VIDEO_MARGINS), StageTimer()
     timer.wrap(recognizer.detector, "detect", "mtcnn")
     timer.wrap(recognizer, "classify", "classifier")
     timer.wrap(video_pipeline, "follow_face", "optical_flow")
