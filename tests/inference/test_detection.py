@@ -213,3 +213,16 @@ def test_default_margins_are_the_photo_pipeline_benchmarks_choice():
     report = json.loads((project_root() / "reports/benchmarks/pipeline_gap.json").read_text())
     assert report["chosen_on_validation"] == {"margins": list(DEFAULT_MARGINS), "align": False}
     assert report["predict_default"]["margins"] == list(DEFAULT_MARGINS)
+
+
+def test_margin_crops_are_model_crops_at_each_margin():
+    from emotion_classification.inference.detection import margin_crops
+
+    gray = gradient_image()
+    faces = [Face((40, 50, 60, 70), 1.0), Face((150, 20, 50, 50), 1.0)]
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    crops = margin_crops(gray, faces, (0.0, 0.1))
+    assert crops.shape == (2, 2, 48, 48, 1)
+    for index, margin in enumerate((0.0, 0.1)):
+        np.testing.assert_array_equal(crops[index], model_crops(rgb, faces, margin))
+    assert margin_crops(gray, [], (0.0, 0.1)).shape == (2, 0, 48, 48, 1)

@@ -130,6 +130,7 @@ def evaluate_dataset(path: str | Path, model_path: str | None = None, *,
         expected_calibration_error,
         uncertain_split_accuracy,
     )
+    from emotion_classification.inference.detection import mean_over_margins
     from emotion_classification.models.runtimes import load_model_and_record, predict_probs
     from emotion_classification.utils.files import project_path, write_json
 
@@ -145,8 +146,9 @@ def evaluate_dataset(path: str | Path, model_path: str | None = None, *,
     model, record = load_model_and_record(model_path)
     images = read_labelled_images(listing, detector() if detect else None)
     temperature, threshold, fitted_on = model_calibration(record)
-    probs = np.mean([apply_temperature(predict_probs(model, crops, tta=tta), temperature)
-                     for crops in images.margin_crops], axis=0)
+    probs = mean_over_margins(
+        lambda crops: apply_temperature(predict_probs(model, crops, tta=tta), temperature),
+        images.margin_crops)
     report = dataset_report(path, model_path, class_map, listing, images, probs, detect, tta)
     report["calibration"] = {"temperature": temperature, "uncertain_threshold": threshold,
                              "fitted_on": fitted_on}

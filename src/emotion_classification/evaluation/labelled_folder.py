@@ -8,7 +8,7 @@ are named in one warning, never guessed.
 Face crops (FER2013-like datasets, RAF-DB's aligned faces) become the classifier's 48x48
 grayscale input as FER2013 images do: converted to gray and resized with ``cv2.INTER_AREA``.
 Whole photos (CK+, JAFFE, a user's own pictures) go through MTCNN first with ``detect``: the
-largest face of each image is cut out as ``predict`` cuts faces (:func:`model_crops`), and
+largest face of each image is cut out as ``predict`` cuts faces (:func:`margin_crops`), and
 images without a face are counted, not silently skipped. A dataset where nothing can be
 scored (every image unreadable, or no face in any photo) is one :class:`DatasetError`.
 """
@@ -27,6 +27,12 @@ import numpy as np
 
 from emotion_classification.data.class_map import DROP, LABEL_CODES, ClassMap
 from emotion_classification.data.fer2013 import BadDataWarning, DatasetError, DatasetNotFoundError
+from emotion_classification.inference.detection import (
+    DEFAULT_MARGINS,
+    margin_crops,
+    shown_index,
+    to_gray,
+)
 from emotion_classification.inference.images import (
     PHOTO_EXTENSIONS,
     ImageReadError,
@@ -138,15 +144,12 @@ def detect_crop(detector, path: Path) -> tuple[np.ndarray | None, str]:
     """The largest face of a photo as the classifier's inputs ``(margins, 48, 48)``, cut at
     each of ``predict``'s margins, and ``"several faces"`` when there were more
     (``(None, "")`` when there was none)."""
-    from emotion_classification.inference.detection import DEFAULT_MARGINS, model_crops
-
     rgb = read_image(path)
     faces = detector.detect(rgb)
     if not faces:
         return None, ""
     largest = max(faces, key=lambda face: face.area_px)
-    crops = np.stack([model_crops(rgb, [largest], margin)[0, ..., 0]
-                      for margin in DEFAULT_MARGINS])
+    crops = margin_crops(to_gray(rgb), [largest], DEFAULT_MARGINS)[:, 0, ..., 0]
     return crops, "several faces" if len(faces) > 1 else ""
 
 
@@ -195,7 +198,7 @@ def read_labelled_images(listing: FolderListing, detector=None) -> LabelledImage
     check_scorable(listing.root, len(crops), len(no_face))
     margin_crops = (np.stack(crops, axis=1)[..., None] if crops
                     else np.zeros((1, 0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8))
-    shown_crops = margin_crops[len(margin_crops) // 2]  # the middle margin, as predict keeps
+    shown_crops = margin_crops[shown_index(margin_crops)]  # as predict keeps
     return LabelledImages(shown_crops, margin_crops, np.asarray(labels, np.int64),
                           np.asarray(names, dtype=str),
                           np.asarray(no_face, np.int64), unreadable, notes["resized"],

@@ -272,10 +272,26 @@ def crop_margins(margin: float | Sequence[float]) -> tuple[float, ...]:
     return tuple(sorted(float(value) for value in margins))
 
 
+def shown_index(margins: Sequence[float]) -> int:
+    """Where, in margins sorted smallest first, is the one crop kept to show a face cut at
+    several: the middle one (of two, the larger)."""
+    return len(margins) // 2
+
+
 def shown_margin(margins: Sequence[float]) -> float:
-    """The margin of the one crop kept to show a face cut at several: the middle one (of
-    two, the larger)."""
-    return sorted(margins)[len(margins) // 2]
+    """The margin of the crop kept to show a face (:func:`shown_index`)."""
+    return sorted(margins)[shown_index(margins)]
+
+
+def mean_over_margins(classify, crops_by_margin: np.ndarray | Sequence[np.ndarray]
+                      ) -> np.ndarray:
+    """Mean probabilities of the same faces cut at each of several margins (one
+    ``(N, 48, 48, 1)`` array per margin, faces in the same order), from one ``classify``
+    call on all the cuts: each classifier call has a fixed cost, larger than a few faces'
+    work."""
+    faces = len(crops_by_margin[0])
+    probs = classify(np.concatenate(list(crops_by_margin)))
+    return probs.reshape(len(crops_by_margin), faces, probs.shape[-1]).mean(axis=0)
 
 
 def crop_box(box: tuple[int, int, int, int], shape: tuple[int, ...],
@@ -358,6 +374,16 @@ def model_crop(gray: np.ndarray, face: Face, margin: float = DEFAULT_MARGIN,
     """The ``(48, 48)`` uint8 classifier input for one face of a grayscale image."""
     crop = square_crop(gray, face, margin, align)
     return cv2.resize(crop, (IMAGE_SIZE_PX, IMAGE_SIZE_PX), interpolation=cv2.INTER_AREA)
+
+
+def margin_crops(gray: np.ndarray, faces: list[Face], margins: Sequence[float],
+                 align: bool = False) -> np.ndarray:
+    """All faces of one grayscale image cut at each margin: ``(margins, N, 48, 48, 1)``
+    uint8."""
+    if not faces:
+        return np.zeros((len(margins), 0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
+    return np.stack([[model_crop(gray, face, margin, align) for face in faces]
+                     for margin in margins])[..., None]
 
 
 def model_crops(rgb: np.ndarray, faces: list[Face], margin: float = DEFAULT_MARGIN,

@@ -40,8 +40,11 @@ from emotion_classification.inference.detection import (
     FaceDetector,
     clip_box,
     crop_margins,
-    model_crops,
+    margin_crops,
+    mean_over_margins,
+    shown_index,
     shown_margin,
+    to_gray,
 )
 from emotion_classification.inference.images import read_image, to_uint8
 from emotion_classification.inference.uncertainty import uncertain_reason
@@ -64,13 +67,6 @@ class ImageAnalysis:
 
 class DetectorUnavailableError(ImportError):
     """Faces were to be detected, but MTCNN (which needs TensorFlow) cannot be imported."""
-
-
-def join_crops(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """One ``(N, 48, 48, 1)`` array of every image's crops (an empty one for no faces)."""
-    if not crops:
-        return np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
-    return np.concatenate(crops)
 
 
 def open_classifier_and_record(model=None) -> tuple:
@@ -227,12 +223,13 @@ class EmotionRecognizer:
         else:
             detections = [[as_face(face, rgb.shape) for face in given]
                           for rgb, given in zip(rgbs, faces, strict=True)]
-        crops_by_margin = [[model_crops(rgb, faces, margin, self.align)
-                            for rgb, faces in zip(rgbs, detections, strict=True)]
-                           for margin in self.margins]
-        probs = self.classify_margins([join_crops(crops) for crops in crops_by_margin])
+        image_crops = [margin_crops(to_gray(rgb), faces, self.margins, self.align)
+                       for rgb, faces in zip(rgbs, detections, strict=True)]
+        all_crops = (np.concatenate(image_crops, axis=1) if image_crops else
+                     np.zeros((len(self.margins), 0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8))
+        probs = self.classify_margins(all_crops)
+        crops = [by_margin[shown_index(self.margins)] for by_margin in image_crops]
         crop_margin = shown_margin(self.margins)
-        crops = crops_by_margin[self.margins.index(crop_margin)]
         results, start = [], 0
         for rgb, faces, face_crops in zip(rgbs, detections, crops, strict=True):
             face_probs = probs[start:start + len(faces)]
@@ -259,13 +256,11 @@ class EmotionRecognizer:
         probs = predict_probs(self.classifier, crops, self.batch_size, tta=self.tta)
         return apply_temperature(probs, self.temperature)
 
-    def classify_margins(self, crops_by_margin: Sequence[np.ndarray]) -> np.ndarray:
-        """Mean calibrated probabilities of the same faces cut at each of several margins
-        (one ``(N, 48, 48, 1)`` array per margin, faces in the same order), in one batched
-        classifier call: each call has a fixed cost, larger than a few faces' work."""
-        faces = len(crops_by_margin[0])
-        probs = self.classify(np.concatenate(list(crops_by_margin)))
-        return probs.reshape(len(crops_by_margin), faces, probs.shape[-1]).mean(axis=0)
+    def classify_margins(self, crops_by_margin: np.ndarray | Sequence[np.ndarray]
+                         ) -> np.ndarray:
+        """Mean calibrated probabilities of the same faces cut at each of several margins,
+        in one batched classifier call (:func:`mean_over_margins`)."""
+        return mean_over_margins(self.classify, crops_by_margin)
 
     def face_record(self, face: Face, probs: np.ndarray) -> dict:
         """The public description of one face, with plain Python types (JSON-ready).

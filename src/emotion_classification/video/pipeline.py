@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emotion_classification.inference.detection import Face, model_crops, to_gray
+from emotion_classification.inference.detection import Face, margin_crops, to_gray
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.video.optical_flow import follow_face
 from emotion_classification.video.smoothing import SMOOTHING_S, EmaSmoother
@@ -113,9 +113,8 @@ class FramePipeline:
             faces = self.follow(frame, gray)
         self.previous_gray = gray
         self.analysed += 1
-        boxes = [face for _, face, _ in faces]
-        crops = np.stack([model_crops(rgb, boxes, margin, self.recognizer.align)
-                          for margin in self.recognizer.margins])
+        crops = margin_crops(gray, [face for _, face, _ in faces], self.recognizer.margins,
+                             self.recognizer.align)
         pending = PendingFrame(frame, time_s, rgb if self.keep_frames else None, faces, crops)
         self.pending.append(pending)
         self.held_bytes += pending.nbytes
@@ -147,7 +146,7 @@ class FramePipeline:
         if not self.pending:
             return []
         crops = np.concatenate([p.crops for p in self.pending], axis=1)
-        probs = self.recognizer.classify_margins(list(crops))
+        probs = self.recognizer.classify_margins(crops)
         labelled, start = [], 0
         for pending in self.pending:
             frame = LabelledFrame(pending.frame, pending.time_s, pending.rgb)
