@@ -130,3 +130,16 @@ def shared_recognizer(monkeypatch, recognizer):
 def images():
     """37 random 48x48 gray faces, the classifier input on which runtimes are compared."""
     return np.random.default_rng(0).integers(0, 256, (37, 48, 48, 1)).astype(np.uint8)
+
+
+@pytest.fixture
+def own_ctrl_c_handler(monkeypatch):
+    """cli.main installs its Ctrl-C handler and mark; give them back to pytest afterwards."""
+    import signal
+
+    from emotion_classification.utils import console
+
+    monkeypatch.setattr(console, "_interrupts_received", [])
+    previous = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -3,11 +3,11 @@
 Ctrl-C at any moment, even while the modules load, ends with one line and status 130.
 """
 
-import os
 import sys
 
 from emotion_classification.utils.console import (
     INTERRUPTED_STATUS,
+    exit_process,
     install_interrupt_handler,
     interrupt_received,
 )
@@ -25,10 +25,4 @@ except Exception:
 except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
     status = INTERRUPTED_STATUS
-if status == INTERRUPTED_STATUS:
-    # An interrupted run has said its one line and saved what it did: end now, so a signal
-    # still pending in TensorFlow's shutdown cannot turn status 130 into death by SIGINT.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-sys.exit(status)
+exit_process(status)

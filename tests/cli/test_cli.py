@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,17 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     usage = result.stdout + result.stderr
     assert "eda" in usage and "notebooks" in usage
+
+
+def test_the_console_script_runs_like_python_dash_m():
+    script = Path(sys.executable).with_name("emotion-classification")
+    assert script.is_file(), "pip install -e . installs the emotion-classification command"
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                           timeout=COMMAND_TIMEOUT_S)
+    assert shown.returncode == 0 and shown.stdout == run_cli("--help").stdout
+    unknown = subprocess.run([str(script), "no-such-command"], capture_output=True, text=True,
+                             timeout=COMMAND_TIMEOUT_S)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
 
 
 def test_unknown_command_fails_without_traceback():
@@ -123,19 +135,6 @@ def ctrl_c_inside_native_import(argv: list[str]) -> int:
     return 0
 
 
-@pytest.fixture
-def own_ctrl_c_handler(monkeypatch):
-    """cli.main installs its Ctrl-C handler and mark; give them back to pytest afterwards."""
-    import signal
-
-    from emotion_classification.utils import console
-
-    monkeypatch.setattr(console, "_interrupts_received", [])
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_that_surfaces_as_another_error_is_one_line(monkeypatch, capsys,
                                                            own_ctrl_c_handler):
     from types import SimpleNamespace
@@ -160,3 +159,32 @@ def test_other_errors_still_raise(monkeypatch, own_ctrl_c_handler):
     monkeypatch.setattr(cli.importlib, "import_module", lambda name: SimpleNamespace(main=broken))
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main(["predict"])
+
+
+def test_held_ctrl_c_is_raised_only_where_the_code_checks(own_ctrl_c_handler):
+    import signal
+
+    from emotion_classification.utils.console import interrupts_held
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt), interrupts_held() as interrupts:
+        assert not interrupts.received()
+        os.kill(os.getpid(), signal.SIGINT)
+        reached.append("after the signal")  # not cut off where the signal landed
+        assert interrupts.received()
+        interrupts.raise_if_received()
+        reached.append("after the check")
+    assert reached == ["after the signal"]
+
+
+def test_ctrl_c_held_to_the_end_of_the_block_is_raised_there(own_ctrl_c_handler):
+    import signal
+
+    from emotion_classification.utils.console import interrupts_held
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+        pytest.fail("the held Ctrl-C was dropped")
+    with interrupts_held() as interrupts:  # a press before the block does not count in it
+        assert not interrupts.received()

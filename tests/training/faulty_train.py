@@ -4,8 +4,8 @@
 
 POINT is ``mid-state`` (SIGKILL half-way through writing that epoch's checkpoint state),
 ``before-manifest`` or ``after-manifest`` (SIGKILL just before or after the manifest that
-commits that epoch) or ``pause-after-report`` (sleep, so a Ctrl-C lands mid-run however fast
-the tiny training is). The faults reach the run through
+commits that epoch) or ``pause-after-report`` (wait for a Ctrl-C, so it lands mid-run however
+fast the tiny training is). The faults reach the run through
 :class:`~emotion_classification.training.checkpoint.TrainingHooks`, never the environment.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from emotion_classification.cli.train import main
 from emotion_classification.training.checkpoint import TrainingHooks
+from emotion_classification.utils.console import exit_process, interrupt_received
 from emotion_classification.utils.files import durable_write
 
 PAUSE_S = 60.0
@@ -41,6 +42,13 @@ def half_written_then_killed(epoch: int):
     return write
 
 
+def pause_until_interrupted() -> None:
+    """Wait (at most :data:`PAUSE_S`) for a Ctrl-C, which training holds until it can act."""
+    deadline_s = time.monotonic() + PAUSE_S
+    while not interrupt_received() and time.monotonic() < deadline_s:
+        time.sleep(0.05)
+
+
 def at_epoch(epoch: int, action):
     """A hook that runs ``action`` at epoch ``epoch`` only."""
     return lambda current: action() if current == epoch else None
@@ -56,9 +64,9 @@ def hooks_for(fault: str) -> TrainingHooks:
     if point == "after-manifest":
         return TrainingHooks(after_commit=at_epoch(epoch, kill_now))
     if point == "pause-after-report":
-        return TrainingHooks(after_epoch_reported=at_epoch(epoch, lambda: time.sleep(PAUSE_S)))
+        return TrainingHooks(after_epoch_reported=at_epoch(epoch, pause_until_interrupted))
     raise SystemExit(f"unknown fault point {point!r}")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[2:], hooks=hooks_for(sys.argv[1])))
+    exit_process(main(sys.argv[2:], hooks=hooks_for(sys.argv[1])))

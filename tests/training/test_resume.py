@@ -11,6 +11,7 @@ command.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -182,3 +183,23 @@ def test_a_finished_run_asked_again_says_so_and_restart_trains_it_anew(tmp_path,
     history = pd.read_csv(tmp_path / "runs" / "once" / "history.csv")
     assert list(history["epoch"]) == [0, 1]
     assert json.loads(record_path.read_text())["epochs_run"] == 2
+
+
+def test_training_stops_before_the_next_batch_after_ctrl_c(own_ctrl_c_handler):
+    from emotion_classification.training.loop import stop_between_batches
+    from emotion_classification.utils.console import interrupts_held
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    batches_run = []
+
+    class CountBatches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches_run.append(batch)
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt), interrupts_held() as interrupts:
+        model.fit(np.zeros((8, 2)), np.zeros((8, 1)), batch_size=1, epochs=1, verbose=0,
+                  callbacks=[CountBatches(), stop_between_batches(interrupts)])
+    assert batches_run == [0, 1], "the batch under way ends; the next one does not start"

@@ -13,6 +13,7 @@ from emotion_classification.utils import quiet
 from emotion_classification.utils.console import (
     INTERRUPTED_STATUS,
     error_line,
+    exit_process,
     install_interrupt_handler,
     interrupt_received,
 )
@@ -66,3 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error_line("interrupted")  # Ctrl-C inside a native import can surface as another error
         return INTERRUPTED_STATUS
+
+
+def run() -> None:
+    """The ``emotion-classification`` console script: :func:`main`, then exit with its
+    status (at once after Ctrl-C)."""
+    exit_process(main())

@@ -16,13 +16,10 @@ draws what the same epoch of an uninterrupted run draws.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
 import math
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,22 +101,6 @@ def read_arrays(path: Path) -> dict[str, list[np.ndarray]]:
         for key in sorted(archive.files):
             found.setdefault(key.split("/")[0], []).append(archive[key])
     return found
-
-
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Hold Ctrl-C until the block ends, so a checkpoint write is never cut in two."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 class Checkpoint:

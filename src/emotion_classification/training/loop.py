@@ -35,7 +35,6 @@ from emotion_classification.training.checkpoint import (
     Checkpoint,
     Progress,
     TrainingHooks,
-    interrupts_deferred,
     restore_training_state,
     training_state,
 )
@@ -87,6 +86,7 @@ from emotion_classification.training.tensorboard import (
     RunBoard,
     current_learning_rate,
 )
+from emotion_classification.utils.console import HeldInterrupts, interrupts_held
 from emotion_classification.utils.files import (
     project_path,
     remove_orphan_temp_files,
@@ -98,18 +98,6 @@ from emotion_classification.utils.hardware import choose_precision, hardware_des
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training; the finished epochs are saved in the run's checkpoint."""
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def load_training_data(config: TrainConfig) -> tuple[Split, Split]:
@@ -212,19 +200,20 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
           flush=True)
     board = open_board(run_dir, config, progress)
     try:
-        while not finished(progress, config):
-            logs = fit_epoch(train_model, config, progress.epochs_done + 1, x_train, targets,
-                             sample_weight, validation)
-            best = after_epoch(progress, logs, model, best, config, train_model.optimizer)
-            average.add(progress.epochs_done, model.get_weights())
-            with interrupts_deferred():
+        with interrupts_held() as interrupts:  # Ctrl-C acts between batches only
+            while not finished(progress, config):
+                logs = fit_epoch(train_model, config, progress.epochs_done + 1, x_train,
+                                 targets, sample_weight, validation, interrupts)
+                best = after_epoch(progress, logs, model, best, config, train_model.optimizer)
+                average.add(progress.epochs_done, model.get_weights())
                 checkpoint.save(progress, training_state(train_model) | average.state(), best,
                                 json.loads(json.dumps(config.to_dict())))
                 write_history(run_dir / HISTORY_FILE, progress.history)
-            report_epoch(logs, config)
-            board.epochs(progress.history, current_learning_rate(train_model.optimizer))
-            hooks.epoch_logs(progress.epochs_done, logs)
-            hooks.after_epoch_reported(progress.epochs_done)
+                report_epoch(logs, config)
+                board.epochs(progress.history, current_learning_rate(train_model.optimizer))
+                hooks.epoch_logs(progress.epochs_done, logs)
+                hooks.after_epoch_reported(progress.epochs_done)
+                interrupts.raise_if_received()
     except KeyboardInterrupt:
         raise TrainingInterrupted(progress.epochs_done) from None
     finally:
@@ -288,10 +277,12 @@ def finished(progress: Progress, config: TrainConfig) -> bool:
 
 
 def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
-              targets: np.ndarray, sample_weight: np.ndarray, validation) -> dict:
+              targets: np.ndarray, sample_weight: np.ndarray, validation,
+              interrupts: HeldInterrupts | None = None) -> dict:
     """One epoch (from 1) in an order and with random draws (augmentation, dropout, batch
     mixing) fixed by ``(seed, epoch)``; returns its metrics, with ``epoch`` (from 0, as
-    Keras' CSVLogger writes it) and time."""
+    Keras' CSVLogger writes it) and time. A held Ctrl-C (``interrupts``) is raised before
+    the next batch."""
     from emotion_classification.training.mixing import mixed_epoch
 
     started_s = time.time()
@@ -311,10 +302,26 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
     with distribution_scope():  # JAX's DataParallel shards the batches only inside it
         history = train_model.fit(x, y, sample_weight=weights, validation_data=validation,
                                   batch_size=config.batch_size, initial_epoch=epoch - 1,
-                                  epochs=epoch, shuffle=False, verbose=0)
+                                  epochs=epoch, shuffle=False, verbose=0,
+                                  callbacks=[stop_between_batches(interrupts or HeldInterrupts())])
     logs = {k: float(v[-1]) for k, v in history.history.items() if k != "learning_rate"}
     logs.update(epoch=epoch - 1, epoch_time_s=round(time.time() - started_s, 1))
     return logs
+
+
+def stop_between_batches(interrupts: HeldInterrupts):
+    """A Keras callback that raises a held Ctrl-C before each training or validation batch,
+    where no TensorFlow call is under way."""
+    import keras
+
+    class StopBetweenBatches(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            interrupts.raise_if_received()
+
+        def on_test_batch_begin(self, batch, logs=None):
+            interrupts.raise_if_received()
+
+    return StopBetweenBatches()
 
 
 def report_epoch(logs: dict, config: TrainConfig) -> None:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion_classification.training.checkpoint import interrupts_deferred
 from emotion_classification.training.promote_checks import (
     CheckedRun,
     PromoteError,
@@ -56,6 +55,7 @@ from emotion_classification.training.provenance import (
     sha256,
 )
 from emotion_classification.training.run_records import MODEL_FILE
+from emotion_classification.utils.console import interrupts_held
 from emotion_classification.utils.files import project_path, project_root, shown_path
 
 STAGING_PREFIX = ".promote-"
@@ -119,7 +119,7 @@ def place(staged: dict[str, Path], root: Path, backup: Path) -> None:
     """Rename every staged file onto its target, Ctrl-C held meanwhile; on an error the
     targets replaced so far get their old files back."""
     done: list[tuple[Path, Path | None]] = []
-    with interrupts_deferred():
+    with interrupts_held():
         try:
             for relative, source in staged.items():
                 target = root / relative
