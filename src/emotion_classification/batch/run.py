@@ -18,6 +18,7 @@ from emotion_classification.inference.images import (
     MultiFrameWarning,
     read_image,
 )
+from emotion_classification.utils.console import interrupts_held
 
 #: Images read, detected and classified together; results are appended after each batch.
 DEFAULT_BATCH_IMAGES = 8
@@ -74,26 +75,36 @@ def to_analyse(item: Input, index: ResultsIndex, counts: dict[str, int], progres
 
 def process(source: InputSource, recognizer, index: ResultsIndex, args,
             counts: dict[str, int]) -> None:
-    """Read, detect, classify and write every input, a batch at a time; one line per failure."""
+    """Read, detect, classify and write every input, a batch at a time; one line per failure.
+    Ctrl-C is held until the batch under way is written (see
+    :func:`~emotion_classification.utils.console.interrupts_held`)."""
     progress = progress_bar(source.total, args.progress)
     try:
-        for batch in steps(source, args.batch_images):
-            todo, rgbs = [], []
-            for item in batch:
-                if not to_analyse(item, index, counts, progress):
-                    continue
-                try:
-                    rgbs.append(read_noting_frames(item, progress))
-                    todo.append(item)
-                except ImageReadError as error:
-                    report_error(item, error.problem, index, counts, progress)
-            analyses = recognizer.analyze(rgbs) if todo else []
-            for item, analysis in zip(todo, analyses, strict=True):
-                record_analysis(item, index.write(item.path, analysis, args.panel), counts, progress)
-            if todo:
-                index.flush()
+        with interrupts_held() as interrupts:
+            for batch in steps(source, args.batch_images):
+                interrupts.raise_if_received()
+                process_batch(batch, recognizer, index, args, counts, progress)
     finally:
         progress.close()
+
+
+def process_batch(batch: list[Input], recognizer, index: ResultsIndex, args,
+                  counts: dict[str, int], progress) -> None:
+    """Analyse the inputs of one batch not done before and write their results."""
+    todo, rgbs = [], []
+    for item in batch:
+        if not to_analyse(item, index, counts, progress):
+            continue
+        try:
+            rgbs.append(read_noting_frames(item, progress))
+            todo.append(item)
+        except ImageReadError as error:
+            report_error(item, error.problem, index, counts, progress)
+    analyses = recognizer.analyze(rgbs) if todo else []
+    for item, analysis in zip(todo, analyses, strict=True):
+        record_analysis(item, index.write(item.path, analysis, args.panel), counts, progress)
+    if todo:
+        index.flush()
 
 
 def origin_note(item: Input, message: str, progress) -> None:

@@ -41,6 +41,7 @@ from emotion_classification.inference.detection import VIDEO_MARGINS
 from emotion_classification.inference.drawing import annotate
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import VIDEO_MODEL_ALIAS
+from emotion_classification.utils.console import interrupts_held
 from emotion_classification.video.pipeline import (
     BATCH_FRAMES,
     DETECT_EVERY_FRAMES,
@@ -194,11 +195,14 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     started, stopped = time.perf_counter(), ""
     try:
         try:
-            for frame, time_s, rgb in reader:
-                bar.update(reader.frames_read - bar.n)
-                if sink.take(pipeline.add(frame, time_s, rgb)):
-                    stopped = STOPPED_QUIT
-                    break
+            with interrupts_held() if interruptible else contextlib.nullcontext() as interrupts:
+                for frame, time_s, rgb in reader:
+                    if interrupts:
+                        interrupts.raise_if_received()  # between frames, no model call under way
+                    bar.update(reader.frames_read - bar.n)
+                    if sink.take(pipeline.add(frame, time_s, rgb)):
+                        stopped = STOPPED_QUIT
+                        break
         except KeyboardInterrupt:
             if not interruptible:
                 raise
