@@ -344,6 +344,7 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
     entry also gives the best single epoch's validation accuracy, recalibrated the same way.
     """
     import keras
+    import matplotlib.pyplot as plt
 
     from emotion_classification.utils.plots import plot_learning_curves
 
@@ -374,7 +375,7 @@ def finish(model, config: TrainConfig, train_split: Split, val_split: Split,
               f"epoch scores {record['swa']['best_epoch_validation_accuracy']:.4f}", flush=True)
     if history:
         write_history(run_dir / HISTORY_FILE, history)
-        plot_learning_curves(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
+        plt.close(plot_learning_curves(run_dir / HISTORY_FILE, run_dir / CURVES_FILE))
     board = open_board(run_dir, config, Progress(history=history))
     board.final(len(history), val_split.labels, val_predicted, val_accuracy)
     board.close()
