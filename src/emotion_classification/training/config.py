@@ -188,12 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     for item in dataclasses.fields(TrainConfig):
         add_config_flag(parser, item, getattr(defaults, item.name))
-    parser.add_argument("--restart", action="store_true",
+    parser.add_argument("--restart", action=argparse.BooleanOptionalAction, default=False,
                         help="Discard the named run's checkpoint and outputs and train it from "
-                             "epoch 1.")
-    parser.add_argument("--finish-only", action="store_true",
+                             "epoch 1. (default: --no-restart)")
+    parser.add_argument("--finish-only", action=argparse.BooleanOptionalAction, default=False,
                         help="Do not train further: finish the named run from its checkpoint's "
-                             "best epoch (save the model, record and curves).")
+                             "best epoch (save the model, record and curves). (default: "
+                             "--no-finish-only)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="Start from a named set of defaults; flags given beside it still "
                              "win. " + "; ".join(f"{name}: {preset_flags(name)}"
