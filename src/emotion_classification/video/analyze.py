@@ -195,10 +195,9 @@ def analyze_video(source: Source, every: int | None = None, fps: float | None = 
     started, stopped = time.perf_counter(), ""
     try:
         try:
-            with interrupts_held() if interruptible else contextlib.nullcontext() as interrupts:
+            with interrupts_held() as interrupts:
                 for frame, time_s, rgb in reader:
-                    if interrupts:
-                        interrupts.raise_if_received()  # between frames, no model call under way
+                    interrupts.raise_if_received()  # between frames, no model call under way
                     bar.update(reader.frames_read - bar.n)
                     if sink.take(pipeline.add(frame, time_s, rgb)):
                         stopped = STOPPED_QUIT
