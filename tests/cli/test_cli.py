@@ -188,3 +188,20 @@ def test_ctrl_c_held_to_the_end_of_the_block_is_raised_there(own_ctrl_c_handler)
         pytest.fail("the held Ctrl-C was dropped")
     with interrupts_held() as interrupts:  # a press before the block does not count in it
         assert not interrupts.received()
+
+
+def test_a_kernel_shutdown_traceback_is_dropped_and_nothing_else():
+    from emotion_classification.evaluation.notebooks import KERNEL_SHUTDOWN_TRACEBACK
+    from emotion_classification.utils.quiet import without_tracebacks_after
+
+    logged = ["error: 01_broken.ipynb failed at cell 2 of 2",
+              "ERROR:tornado.general:Uncaught exception in ZMQStream callback",
+              "Traceback (most recent call last):",
+              '  File "zmqstream.py", line 557, in _run_callback',
+              "    f = callback(*args, **kwargs)",
+              "zmq.error.ZMQError: Socket operation on non-socket",
+              "a line of the notebook's own output"]
+    assert without_tracebacks_after(logged, KERNEL_SHUTDOWN_TRACEBACK) == [
+        logged[0], logged[-1]]
+    bare = ["Uncaught exception in ZMQStream callback", "the next line is not a traceback"]
+    assert without_tracebacks_after(bare, KERNEL_SHUTDOWN_TRACEBACK) == [bare[1]]

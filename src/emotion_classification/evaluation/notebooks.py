@@ -48,6 +48,10 @@ PAPERMILL_CELL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 #: What the kernel process prints on stderr that says nothing to a user.
 KERNEL_NOISE = re.compile(r"^\[IPKernelApp\] (WARNING \| Kernel is running over TCP"
                           r"|ERROR \| KeyboardInterrupt caught in kernel)")
+#: A kernel being shut down after a failed cell can log an exception from one of its ZMQ
+#: stream callbacks (its sockets closing under it); the notebook's own error is reported.
+KERNEL_SHUTDOWN_TRACEBACK = re.compile(r"^(ERROR:tornado\.general:)?Uncaught exception in "
+                                       r"ZMQStream callback")
 
 
 class NotebookError(RuntimeError):
@@ -150,10 +154,11 @@ def failure_message(path: Path, nb, error: Exception) -> str:
 
 def kernel_stderr_filtered():
     """Pass on what the kernel process writes to stderr, less its start-up and TensorFlow
-    noise (:func:`emotion_classification.utils.quiet.native_stderr_filtered`)."""
+    noise and its shutdown tracebacks
+    (:func:`emotion_classification.utils.quiet.native_stderr_filtered`)."""
     from emotion_classification.utils.quiet import native_stderr_filtered
 
-    return native_stderr_filtered(KERNEL_NOISE)
+    return native_stderr_filtered(KERNEL_NOISE, KERNEL_SHUTDOWN_TRACEBACK)
 
 
 def relative_paths(text: str, root: Path) -> str:

@@ -60,10 +60,30 @@ def showing_everything() -> bool:
     return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0"
 
 
+def without_tracebacks_after(lines: list[str], start: re.Pattern) -> list[str]:
+    """``lines`` less each line matching ``start`` and the traceback printed under it (the
+    ``Traceback`` line, the indented frames and the exception line that ends them)."""
+    kept: list[str] = []
+    state = "out"  # "start" just after a matching line, "frames" inside its traceback
+    for line in lines:
+        if start.search(line):
+            state = "start"
+        elif state != "out" and (line.startswith("Traceback") or line[:1] in (" ", "\t")):
+            state = "frames"
+        elif state == "frames":
+            state = "out"  # the exception line closing the traceback
+        else:
+            state = "out"
+            kept.append(line)
+    return kept
+
+
 @contextmanager
-def native_stderr_filtered(extra_noise: re.Pattern | None = None) -> Iterator[None]:
+def native_stderr_filtered(extra_noise: re.Pattern | None = None,
+                           noise_tracebacks: re.Pattern | None = None) -> Iterator[None]:
     """Capture what C++ code (or a child process) writes to file descriptor 2; write back
-    all but the noise, and but lines matching ``extra_noise``."""
+    all but the noise, lines matching ``extra_noise``, and the tracebacks logged under a line
+    matching ``noise_tracebacks``."""
     if showing_everything():
         yield
         return
@@ -77,8 +97,10 @@ def native_stderr_filtered(extra_noise: re.Pattern | None = None) -> Iterator[No
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
             captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if not is_noise(line)
+            lines = captured.read().decode(errors="replace").splitlines()
+            if noise_tracebacks is not None:
+                lines = without_tracebacks_after(lines, noise_tracebacks)
+            kept = [line for line in lines if not is_noise(line)
                     and not (extra_noise is not None and extra_noise.search(line))]
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
