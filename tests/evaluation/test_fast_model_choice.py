@@ -43,3 +43,17 @@ def test_a_tie_keeps_the_default_and_none_fast_enough_chooses_nothing():
     slow = speeds(**FER, candidate_a_batched=2000, candidate_a_int8_tflite_batched=100,
                   candidate_b_batched=10, candidate_b_int8_tflite_batched=4000)
     assert script.chosen_candidate(candidates, slow, "candidate_a") == ""
+
+
+def test_the_tie_default_is_the_candidate_that_is_the_shipped_fast_model(tmp_path):
+    script = load_script()
+    shipped = tmp_path / "models" / "fast.keras"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"the shipped weights")
+    other, same = tmp_path / "other.keras", tmp_path / "same.keras"
+    other.write_bytes(b"other weights")
+    same.write_bytes(b"the shipped weights")
+    paths = {"candidate_other": other, "candidate_same": same}
+    assert script.shipped_candidate(paths, shipped) == "candidate_same"
+    assert script.shipped_candidate({"candidate_other": other}, shipped) == ""
+    assert script.shipped_candidate(paths, tmp_path / "missing.keras") == ""
