@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from made_files import write_dataset
 
+from emotion_classification.evaluation import photo_pipeline
 from emotion_classification.models.files import ModelFileError
 from emotion_classification.training.checkpoint import TrainingHooks
 from emotion_classification.training.config import TrainConfig, parse_train_args
@@ -53,13 +54,17 @@ def test_init_weights_of_another_network_is_refused(tiny_config, tmp_path):
 def test_framing_flags_parse_and_are_checked():
     config = parse_train_args(["--framing", "detection", "--framing-probability", "0.25"])[0]
     assert (config.framing, config.framing_probability) == ("detection", 0.25)
+    assert parse_train_args(["--framing", "mtcnn"])[0].framing == "mtcnn"
     with pytest.raises(SystemExit):
         parse_train_args(["--framing-probability", "1.5"])
 
 
 @pytest.mark.slow
-def test_a_resumed_framed_run_ends_as_the_uninterrupted_one(tiny_config, tmp_path):
-    framed = dataclasses.replace(tiny_config, epochs=2, framing="detection", name="whole")
+@pytest.mark.parametrize("framing", ["detection", "mtcnn"])
+def test_a_resumed_framed_run_ends_as_the_uninterrupted_one(tiny_config, tmp_path, monkeypatch,
+                                                            framing):
+    monkeypatch.setattr(photo_pipeline, "DETECTION_CACHE_DIR", str(tmp_path / "detections"))
+    framed = dataclasses.replace(tiny_config, epochs=2, framing=framing, name="whole")
     reference = train(framed)
 
     def stop_after_epoch_1(epoch: int) -> None:

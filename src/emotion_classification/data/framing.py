@@ -14,6 +14,10 @@ shows the model. This step reproduces that path on a training face:
    ``predict`` does;
 4. a mild Gaussian blur and a JPEG round trip at a random quality follow.
 
+:func:`detected_framed_epoch` uses MTCNN's real crops of the training faces instead of drawn
+boxes (``--framing mtcnn``): its errors depend on the face, which independent draws do not
+reproduce. Steps 1-3 are then predict's own, done once before training; step 4 is drawn.
+
 It runs in NumPy and OpenCV on the epoch's images before they reach the model, so it works
 with every Keras backend, and its draws come from ``(seed, epoch)`` so a resumed epoch frames
 the same faces the same way.
@@ -51,12 +55,24 @@ def detection_framed(face: np.ndarray, rng: np.random.Generator, margin: float) 
     x0, y0 = (np.round(centre - square_px / 2)).astype(int)
     crop = canvas[y0:y0 + square_px, x0:x0 + square_px]
     small = cv2.resize(crop, (IMAGE_SIZE_PX, IMAGE_SIZE_PX), interpolation=cv2.INTER_AREA)
+    return degraded(small, rng)
+
+
+def degraded(small: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A ``(48, 48)`` uint8 crop after a mild random blur and a JPEG round trip, as a face cut
+    from a compressed photo arrives."""
     sigma = rng.uniform(0.0, BLUR_SIGMA_MAX_PX)
     if sigma > 0.1:
         small = cv2.GaussianBlur(small, (0, 0), sigma)
     quality = int(rng.integers(*JPEG_QUALITY_RANGE, endpoint=True))
     encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+
+
+def as_training_face(face: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A ``(48, 48)`` uint8 face in the dtype and channel count of the training image ``like``."""
+    face = face.astype(like.dtype)[..., None]
+    return face if like.shape[-1] == 1 else np.repeat(face, like.shape[-1], axis=-1)
 
 
 def framed_epoch(images: np.ndarray, probability: float, margin: float, seed: int,
@@ -69,7 +85,20 @@ def framed_epoch(images: np.ndarray, probability: float, margin: float, seed: in
     framed = images.copy()
     for index in chosen:
         gray = np.clip(images[index, ..., 0], 0, 255).astype(np.uint8)
-        face = detection_framed(gray, rng, margin).astype(images.dtype)
-        framed[index] = face[..., None] if images.shape[-1] == 1 else np.repeat(
-            face[..., None], images.shape[-1], axis=-1)
+        framed[index] = as_training_face(detection_framed(gray, rng, margin), images[index])
+    return framed
+
+
+def detected_framed_epoch(images: np.ndarray, crops: np.ndarray, found: np.ndarray,
+                          probability: float, seed: int, epoch: int) -> np.ndarray:
+    """``images`` (``(N, 48, 48, C)`` float 0..255) with a share ``probability`` of the faces
+    MTCNN found (``found``, ``(N,)`` bool) replaced by one of their real detection crops
+    (``crops``, ``(margins, N, 48, 48)`` uint8, one margin drawn evenly per face), blurred and
+    JPEG-compressed by :func:`degraded`. Every draw follows from ``(seed, epoch)``."""
+    rng = np.random.default_rng([seed, epoch, FRAMING_STREAM])
+    chosen = np.flatnonzero((rng.random(len(images)) < probability) & found)
+    margin_index = rng.integers(0, len(crops), size=len(chosen))
+    framed = images.copy()
+    for index, margin in zip(chosen, margin_index, strict=True):
+        framed[index] = as_training_face(degraded(crops[margin, index], rng), images[index])
     return framed

@@ -28,7 +28,7 @@ SCHEDULES = ("cosine", "plateau")
 PRECISIONS = ("auto", "mixed_bfloat16", "mixed_float16", "float32")
 CLASS_WEIGHTINGS = ("none", "sqrt", "balanced")
 MIXINGS = ("none", "mixup", "cutmix", "both")
-FRAMINGS = ("none", "detection")
+FRAMINGS = ("none", "detection", "mtcnn")
 DEFAULT_RUNS_DIR = "runs"
 #: Flags of older versions, which wrote the model and figures into models/ and reports/.
 RETIRED_FLAGS = ("--run-dir", "--model-path", "--figure-dir")
@@ -80,9 +80,11 @@ class TrainConfig:
     mixing_probability: float = option(1.0, "Share of the training batches that are mixed.")
     framing: str = option("none", "Re-cut training faces as predict cuts a face from a photo: "
                           "detection (MTCNN-like box jitter, the margin, resampling from a "
-                          "larger picture, mild blur and JPEG) or none.", FRAMINGS)
+                          "larger picture, mild blur and JPEG), mtcnn (MTCNN's real crops of "
+                          "the faces planted in photos, detected once and cached under "
+                          "outputs/, then mild blur and JPEG) or none.", FRAMINGS)
     framing_probability: float = option(0.5, "Share of the training faces re-cut each epoch "
-                                        "with --framing detection.")
+                                        "with --framing detection or mtcnn.")
     epochs: int = option(50, "Most epochs to train (early stopping may end sooner).")
     batch_size: int = option(128, "Images per training step, all devices together (the "
                              "global batch; a multiple of the device count).")

@@ -28,8 +28,6 @@ from emotion_classification.data.fer2013 import (
     small_subset,
     train_val_split,
 )
-from emotion_classification.data.framing import framed_epoch
-from emotion_classification.inference.detection import DEFAULT_MARGIN
 from emotion_classification.models.runtimes import model_input
 from emotion_classification.training.checkpoint import (
     Checkpoint,
@@ -51,6 +49,7 @@ from emotion_classification.training.distribution import (
     split_cpu,
 )
 from emotion_classification.training.early_stopping import after_epoch
+from emotion_classification.training.epoch_framing import EpochFraming, epoch_framing
 from emotion_classification.training.networks import (
     build_model_from_config,
     build_training_model,
@@ -191,6 +190,7 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
         return model, progress.history, best, average
     targets = training_targets(config, train_split)
     sample_weight = class_weights(train_split.labels, config.class_weighting)[train_split.labels]
+    framing = epoch_framing(config, train_split)
     validation = even_validation((model_input(val_split.images, config.channels),
                                   one_hot(val_split.labels)), config.batch_size)
     print(f"training {model.name} ({model.count_params():,} parameters, {precision}) on "
@@ -202,8 +202,9 @@ def fit(config: TrainConfig, train_split: Split, val_split: Split, x_train: np.n
     try:
         with interrupts_held() as interrupts:  # Ctrl-C acts between batches only
             while not finished(progress, config):
-                logs = fit_epoch(train_model, config, progress.epochs_done + 1, x_train,
-                                 targets, sample_weight, validation, interrupts)
+                logs = fit_epoch(train_model, config, progress.epochs_done + 1,
+                                 framing, x_train, targets, sample_weight, validation,
+                                 interrupts)
                 best = after_epoch(progress, logs, model, best, config, train_model.optimizer)
                 average.add(progress.epochs_done, model.get_weights())
                 checkpoint.save(progress, training_state(train_model) | average.state(), best,
@@ -276,11 +277,11 @@ def finished(progress: Progress, config: TrainConfig) -> bool:
     return progress.stopped or progress.epochs_done >= config.epochs
 
 
-def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
-              targets: np.ndarray, sample_weight: np.ndarray, validation,
+def fit_epoch(train_model, config: TrainConfig, epoch: int, framing: EpochFraming,
+              x_train: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray, validation,
               interrupts: HeldInterrupts | None = None) -> dict:
-    """One epoch (from 1) in an order and with random draws (augmentation, dropout, batch
-    mixing) fixed by ``(seed, epoch)``; returns its metrics, with ``epoch`` (from 0, as
+    """One epoch (from 1) in an order and with random draws (framing, augmentation, dropout,
+    batch mixing) fixed by ``(seed, epoch)``; returns its metrics, with ``epoch`` (from 0, as
     Keras' CSVLogger writes it) and time. A held Ctrl-C (``interrupts``) is raised before
     the next batch."""
     from emotion_classification.training.mixing import mixed_epoch
@@ -288,9 +289,7 @@ def fit_epoch(train_model, config: TrainConfig, epoch: int, x_train: np.ndarray,
     started_s = time.time()
     order = even_order(epoch_order(config.seed, epoch, len(x_train)), config.batch_size)
     reset_seed_generators(train_model, config.seed, epoch)
-    if config.framing == "detection":
-        x_train = framed_epoch(x_train, config.framing_probability, DEFAULT_MARGIN, config.seed,
-                               epoch)
+    x_train = framing(x_train, epoch)
     if config.mixing == "none":
         x, y, weights = x_train[order], targets[order], sample_weight[order]
     else:
