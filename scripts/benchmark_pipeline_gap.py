@@ -28,6 +28,7 @@ from emotion_classification.evaluation.photo_pipeline import (
     cached_detections,
     landmark_template,
     pipeline_crops,
+    pipeline_margin_crops,
     planted_frame,
     template_crops,
 )
@@ -75,7 +76,7 @@ def framing_scores(recognizer, images, labels, faces, margins: tuple[float, ...]
     """Pipeline accuracy on the detected faces and end to end, for one framing: the face cut
     at each of ``margins`` and the probabilities averaged, as the recognizer does."""
     found = np.array([face is not None for face in faces])
-    crops_by_margin = [pipeline_crops(images, faces, margin, align) for margin in margins]
+    crops_by_margin = list(pipeline_margin_crops(images, faces, margins, align))
     predicted = recognizer.classify_margins(crops_by_margin).argmax(axis=1)
     correct = int(np.sum(predicted == labels[found]))
     return {"margins": list(margins), "align": align,

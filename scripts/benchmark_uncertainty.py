@@ -21,7 +21,10 @@ import matplotlib
 import numpy as np
 
 from emotion_classification.evaluation.evaluate import load_validation
-from emotion_classification.evaluation.photo_pipeline import cached_detections, pipeline_crops
+from emotion_classification.evaluation.photo_pipeline import (
+    cached_detections,
+    pipeline_margin_crops,
+)
 from emotion_classification.inference.images import read_image, sample_photo
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import DEFAULT_MODEL_PATH
@@ -126,8 +129,8 @@ def planted_faces(recognizer: EmotionRecognizer) -> dict:
     validation = load_validation(None, recognizer.record)
     faces = cached_detections("validation", validation.images, recognizer.detector)
     found = np.array([face is not None for face in faces])
-    probs = recognizer.classify_margins([pipeline_crops(validation.images, faces, margin)
-                                         for margin in recognizer.margins])
+    probs = recognizer.classify_margins(
+        list(pipeline_margin_crops(validation.images, faces, recognizer.margins)))
     return {"confidence": np.array([face.confidence for face in faces if face is not None]),
             "correct": probs.argmax(1) == validation.labels[found],
             "classifier_flag": probs.max(1) < recognizer.uncertain_threshold,

@@ -6,7 +6,7 @@ import numpy as np
 
 from emotion_classification.data.fer2013 import list_image_files, read_face
 from emotion_classification.evaluation import photo_pipeline
-from emotion_classification.inference.detection import DEFAULT_MARGINS
+from emotion_classification.inference.detection import DEFAULT_MARGINS, model_crops
 from emotion_classification.training.epoch_framing import detection_crops
 
 
@@ -21,6 +21,8 @@ def test_detection_crops_are_predicts_crops_of_the_faces_mtcnn_found(fer2013_dir
     assert not crops[:, ~found].any()  # a missed face has no crop
     faces = photo_pipeline.cached_detections("train", images, detector=None)  # from the cache
     for margin_index, margin in enumerate(DEFAULT_MARGINS):
-        np.testing.assert_array_equal(crops[margin_index, found],
-                                      photo_pipeline.pipeline_crops(images, faces, margin)[..., 0])
+        for index in np.flatnonzero(found):  # predict's crop of the face in its photo
+            photo, _ = photo_pipeline.embed_in_photo(images[index])
+            expected = model_crops(photo, [faces[index]], margin)[0, ..., 0]
+            np.testing.assert_array_equal(crops[margin_index, index], expected)
     assert len(list(tmp_path.glob("train-*.npz"))) == 1  # detected once, cached

@@ -17,6 +17,7 @@ centre lies near the frame's centre (the face we put there, not a phantom in the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +28,7 @@ from emotion_classification.inference.detection import (
     LANDMARK_NAMES,
     Face,
     FaceDetector,
+    margin_crops,
     model_crops,
     template_crop,
     to_gray,
@@ -99,13 +101,23 @@ def pipeline_crops(images: np.ndarray, faces: list[Face | None], margin: float,
                    align: bool = False, upscale: int = UPSCALE,
                    border_fraction: float = BORDER_FRACTION) -> np.ndarray:
     """The 48x48 classifier inputs ``predict`` would cut for the detected faces, in order."""
-    crops = []
+    return pipeline_margin_crops(images, faces, (margin,), align, upscale, border_fraction)[0]
+
+
+def pipeline_margin_crops(images: np.ndarray, faces: list[Face | None],
+                          margins: Sequence[float], align: bool = False,
+                          upscale: int = UPSCALE,
+                          border_fraction: float = BORDER_FRACTION) -> np.ndarray:
+    """:func:`pipeline_crops` at each of ``margins``: ``(margins, detected, 48, 48, 1)`` uint8,
+    each face planted in its photo once for all margins."""
+    per_face = []
     for gray, face in zip(images, faces, strict=True):
         if face is not None:
             rgb, _ = embed_in_photo(gray, upscale, border_fraction)
-            crops.append(model_crops(rgb, [face], margin, align)[0])
-    return np.stack(crops) if crops else np.zeros((0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1),
-                                                  np.uint8)
+            per_face.append(margin_crops(to_gray(rgb), [face], margins, align))
+    if not per_face:
+        return np.zeros((len(margins), 0, IMAGE_SIZE_PX, IMAGE_SIZE_PX, 1), np.uint8)
+    return np.concatenate(per_face, axis=1)
 
 
 def box_geometry(faces: list[Face | None], frame: Frame) -> np.ndarray:

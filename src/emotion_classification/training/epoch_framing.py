@@ -9,7 +9,15 @@ import numpy as np
 
 from emotion_classification.data.fer2013 import Split
 from emotion_classification.data.framing import detected_framed_epoch, framed_epoch
-from emotion_classification.inference.detection import DEFAULT_MARGIN, DEFAULT_MARGINS
+from emotion_classification.evaluation.photo_pipeline import (
+    cached_detections,
+    pipeline_margin_crops,
+)
+from emotion_classification.inference.detection import (
+    DEFAULT_MARGIN,
+    DEFAULT_MARGINS,
+    FaceDetector,
+)
 from emotion_classification.labels import IMAGE_SIZE_PX
 from emotion_classification.training.config import TrainConfig
 
@@ -33,13 +41,8 @@ def detection_crops(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """predict's crops of each face planted in a photo as the pipeline benchmark plants it, at
     each of predict's default margins (``(margins, N, 48, 48)`` uint8, zeros where MTCNN missed
     the face), and which faces MTCNN found (``(N,)`` bool)."""
-    from emotion_classification.evaluation.photo_pipeline import cached_detections, pipeline_crops
-    from emotion_classification.inference.detection import FaceDetector
-
     faces = cached_detections("train", images, FaceDetector())
     found = np.array([face is not None for face in faces], bool)
     crops = np.zeros((len(DEFAULT_MARGINS), len(images), IMAGE_SIZE_PX, IMAGE_SIZE_PX), np.uint8)
-    for margin_index, margin in enumerate(DEFAULT_MARGINS):
-        if found.any():
-            crops[margin_index, found] = pipeline_crops(images, faces, margin)[..., 0]
+    crops[:, found] = pipeline_margin_crops(images, faces, DEFAULT_MARGINS)[..., 0]
     return crops, found
