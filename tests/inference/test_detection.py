@@ -202,17 +202,20 @@ def test_refining_networks_see_candidates_in_chunks():
     np.testing.assert_array_equal(second.numpy()[:, 0], np.arange(1, 20, 2))
 
 
-def test_default_margins_are_the_photo_pipeline_benchmarks_choice():
-    """predict's margins are the ones reports/pipeline_gap_rule.txt chose on validation for
-    the shipped model, as the committed benchmark record says."""
+def test_default_margins_follow_the_photo_pipeline_rule():
+    """predict's margins are what reports/pipeline_gap_rule.txt decides for the shipped model,
+    as the committed benchmark record says: the validation choice when the rule adopts it,
+    otherwise the default the record measured."""
     import json
 
     from emotion_classification.inference.detection import DEFAULT_MARGINS
     from emotion_classification.utils.files import project_root
 
     report = json.loads((project_root() / "reports/benchmarks/pipeline_gap.json").read_text())
-    assert report["chosen_on_validation"] == {"margins": list(DEFAULT_MARGINS), "align": False}
-    assert report["predict_default"]["margins"] == list(DEFAULT_MARGINS)
+    default = {"margins": list(DEFAULT_MARGINS), "align": False}
+    assert report["predict_default"] == default
+    if report["default_decision"]["adopted"]:
+        assert report["chosen_on_validation"] == default
 
 
 def test_margin_crops_are_model_crops_at_each_margin():

@@ -19,7 +19,7 @@ def test_detection_crops_are_predicts_crops_of_the_faces_mtcnn_found(fer2013_dir
     assert crops.shape == (len(DEFAULT_MARGINS), len(images), 48, 48)
     assert found.sum() >= len(images) // 2  # MTCNN finds most planted FER2013 faces
     assert not crops[:, ~found].any()  # a missed face has no crop
-    faces = photo_pipeline.cached_detections("train", images, detector=None)  # from the cache
+    faces = photo_pipeline.cached_detections("train", images)  # from the cache
     for margin_index, margin in enumerate(DEFAULT_MARGINS):
         for index in np.flatnonzero(found):  # predict's crop of the face in its photo
             photo, _ = photo_pipeline.embed_in_photo(images[index])

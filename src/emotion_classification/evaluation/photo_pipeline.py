@@ -187,14 +187,16 @@ def template_crops(images: np.ndarray, faces: list[Face | None], template: np.nd
                                                   np.uint8)
 
 
-def cached_detections(name: str, images: np.ndarray, detector: FaceDetector) -> list[Face | None]:
+def cached_detections(name: str, images: np.ndarray,
+                      detector: FaceDetector | None = None) -> list[Face | None]:
     """MTCNN's planted-face detections for ``images``, from the cache when it holds them (the
-    detector is the slow part, and the benchmarks rerun on the same faces)."""
+    detector is the slow part, and the benchmarks rerun on the same faces). ``detector`` is
+    used only on a cache miss; without one, a default ``FaceDetector`` is built then."""
     key = hashlib.sha256(images.tobytes()).hexdigest()[:16]
     path = project_path(DETECTION_CACHE_DIR) / f"{name}-{UPSCALE}x-{BORDER_FRACTION}-{key}.npz"
     if path.is_file():
         return faces_from_array(np.load(path)["faces"])
-    faces = detect_planted_faces(images, detector, desc=f"MTCNN on {name}")
+    faces = detect_planted_faces(images, detector or FaceDetector(), desc=f"MTCNN on {name}")
     with atomic_output(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, faces=faces_to_array(faces))
     return faces

@@ -18,13 +18,21 @@ def video_rows(load, bench) -> list[dict]:
 
 
 def pipeline_gap_rows(load, bench) -> list[dict]:
-    """The framing the study used, predict's earlier one and the one chosen on validation,
-    on the same test faces; the last again with flip test-time augmentation on both sides."""
-    test = bench("pipeline_gap")["test"]
+    """The framing the study used, predict's earlier one, predict's default and (when it
+    differs) the one best on validation, on the same test faces; predict's default again with
+    flip test-time augmentation on both sides."""
+    report = bench("pipeline_gap")
+    test = report["test"]
+    decision = report.get("default_decision", {})
+    verdict = "adopted" if decision.get("adopted") else "not adopted"
     labels = {"study_margin": "the study's 10% margin",
               "previous_default": "predict's single margin before",
-              "chosen": "best on validation for this model (predict's default)",
-              "chosen_with_flip": "the same, flip test-time augmentation on both sides"}
+              "predict_default": "predict's default",
+              "chosen": f"best on validation for this model ({verdict}: it must beat predict's "
+                        f"default by {100 * decision.get('min_gain', 0):.1f} points on "
+                        "validation)",
+              "predict_default_with_flip": "predict's default, flip test-time augmentation on "
+                                           "both sides"}
     return [dict(test[key], name=label + (", landmarks aligned" if test[key]["align"] else ""),
                  direct=dict(test, **{name: test[key][name] for name in test[key]
                                       if name.startswith("direct_")}))

@@ -13,11 +13,7 @@ from emotion_classification.evaluation.photo_pipeline import (
     cached_detections,
     pipeline_margin_crops,
 )
-from emotion_classification.inference.detection import (
-    DEFAULT_MARGIN,
-    DEFAULT_MARGINS,
-    FaceDetector,
-)
+from emotion_classification.inference.detection import DEFAULT_MARGIN, DEFAULT_MARGINS
 from emotion_classification.labels import IMAGE_SIZE_PX
 from emotion_classification.training.config import TrainConfig
 
@@ -41,7 +37,7 @@ def detection_crops(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """predict's crops of each face planted in a photo as the pipeline benchmark plants it, at
     each of predict's default margins (``(margins, N, 48, 48)`` uint8, zeros where MTCNN missed
     the face), and which faces MTCNN found (``(N,)`` bool)."""
-    faces = cached_detections("train", images, FaceDetector())
+    faces = cached_detections("train", images)
     found = np.array([face is not None for face in faces], bool)
     crops = np.zeros((len(DEFAULT_MARGINS), len(images), IMAGE_SIZE_PX, IMAGE_SIZE_PX), np.uint8)
     crops[:, found] = pipeline_margin_crops(images, faces, DEFAULT_MARGINS)[..., 0]
