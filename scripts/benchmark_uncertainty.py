@@ -28,6 +28,7 @@ from emotion_classification.evaluation.photo_pipeline import (
 from emotion_classification.inference.images import read_image, sample_photo
 from emotion_classification.inference.recognizer import EmotionRecognizer
 from emotion_classification.labels import DEFAULT_MODEL_PATH
+from emotion_classification.training.provenance import record_measurement
 from emotion_classification.utils.files import project_path, write_json
 from emotion_classification.utils.hardware import hardware_description
 
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_time_s": round(time.time() - started_s, 1),
     }
     write_json(project_path(args.out), report)
+    record_measurement(project_path(args.out), project_path(args.model), project_path("."))
     print(f"false detections: {len(false)}; detector threshold: "
           f"{threshold if threshold is not None else 'none (class dropped)'}")
     for name, row in report["true_faces"].items():

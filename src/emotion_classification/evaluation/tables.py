@@ -48,7 +48,8 @@ NOT_RE_MEASURED = "not_re_measured"
 NOT_RE_MEASURED_CELL = "not re-measured"
 #: Tables that show measurements of the shipped model, by the benchmark record they read.
 MODEL_MEASUREMENTS = {"inference-speed": "inference", "video-benchmark": "video",
-                      "pipeline-gap": "pipeline_gap", "streaming": "streaming"}
+                      "pipeline-gap": "pipeline_gap", "streaming": "streaming",
+                      "uncertainty-detector": "uncertainty", "uncertainty-flags": "uncertainty"}
 #: Where records are read from instead of the checkout (innermost last): ``promote`` renders
 #: the documents from its staged records before it replaces them (:func:`records_from`).
 READERS: list[Callable[[str], Path]] = []

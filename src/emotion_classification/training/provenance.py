@@ -45,7 +45,9 @@ MEASURED_ELSEWHERE = {"reports/benchmarks/inference.json": "python scripts/bench
                       "reports/benchmarks/pipeline_gap.json":
                           "python scripts/benchmark_pipeline_gap.py",
                       "reports/benchmarks/video.json": "python scripts/benchmark_video.py",
-                      "reports/benchmarks/streaming.json": "python scripts/benchmark_streaming.py"}
+                      "reports/benchmarks/streaming.json": "python scripts/benchmark_streaming.py",
+                      "reports/benchmarks/uncertainty.json":
+                          "python scripts/benchmark_uncertainty.py"}
 PEERS_REPORT = "reports/benchmarks/peers.json"
 PEERS_COMMAND = "python scripts/benchmark_peers.py"
 #: The video command's outputs for the study's clip, made with its default model.
