@@ -1,4 +1,5 @@
-"""Tables of the usage benchmarks (video, photo pipeline, streaming), for :mod:`.tables`.
+"""Tables of the usage and speed benchmarks (inference, export, video, photo pipeline, streaming,
+uncertainty), for :mod:`.tables`.
 
 Each entry is ``name: (rows(load, bench), columns)``, the same shape as ``TABLE_SPECS`` in
 :mod:`.tables`; a column is ``header: spec`` (``dotted.path:format`` or a function).
@@ -127,6 +128,17 @@ def fast_curve_rows(load, bench) -> list[dict]:
 
 
 USAGE_TABLE_SPECS = {
+    "inference-speed": (lambda load, bench: [bench("inference")], {
+        "faces in the photo": "faces", "runs (median shown)": "repeats",
+        "this pipeline (s)": "this_pipeline_s.median:.2f",
+        "the study's approach (s)": "seed_pipeline_s.median:.2f",
+        "speed-up": "speedup:.1f",
+        "classifier batched (faces/s)": "classifier.batched_faces_per_s:.0f",
+        "one face per call (faces/s)": "classifier.one_per_call_faces_per_s:.0f"}),
+    "export": (lambda load, bench: bench("export")["results"], {
+        "format": "format", "size (MB)": "size_mb:.2f", "accuracy": "accuracy:.4f",
+        "difference (points)": "accuracy_diff_points:+.2f",
+        "top-1 agreement with Keras": "top1_agreement:.4f", "faces/s": "faces_per_s:.0f"}),
     "fast-curve": (fast_curve_rows, {
         "network": "name", "widths, convolutions": "network",
         "weights": "parameters:,", "validation": "validation_accuracy:.4f",

@@ -227,20 +227,9 @@ TABLE_SPECS = {  # name: (rows from the records, columns)
                else "– (stopped)", "hours, epochs only": lambda r: f"{sum(r['t']) / 3600:.2f}",
                f"hours, {EPOCHS} epochs at its mean pace":
                lambda r: f"{sum(r['t']) / len(r['t']) * EPOCHS / 3600:.2f}"}),
-    "inference-speed": (lambda _: [bench("inference")],
-                        {"faces in the photo": "faces", "runs (median shown)": "repeats",
-                         "this pipeline (s)": "this_pipeline_s.median:.2f",
-                         "the study's approach (s)": "seed_pipeline_s.median:.2f",
-                         "speed-up": "speedup:.1f", "classifier batched (faces/s)":
-                         "classifier.batched_faces_per_s:.0f", "one face per call (faces/s)":
-                         "classifier.one_per_call_faces_per_s:.0f"}),
     "beside": (lambda _: [dict(bench(n), name=f"`{n}`") for n in CPU_RUNS],
                {"record": "name", "what else ran on the CPU during the run":
                 lambda r: r.get("ran_beside", "nothing recorded")}),
-    "export": (lambda _: bench("export")["results"],
-               {"format": "format", "size (MB)": "size_mb:.2f", "accuracy": "accuracy:.4f",
-                "difference (points)": "accuracy_diff_points:+.2f",
-                "top-1 agreement with Keras": "top1_agreement:.4f", "faces/s": "faces_per_s:.0f"}),
 }
 
 
