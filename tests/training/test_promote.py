@@ -367,19 +367,25 @@ def test_promoting_video_s_model_remakes_the_study_clip_outputs_from_data_videos
                    for line in stale_files(provenance, project))
 
 
-def test_a_benchmark_of_the_shipped_model_marks_its_record_made(project):
+@pytest.mark.parametrize(("name", "role_model", "other_model"), [
+    ("reports/benchmarks/inference.json", "models/emotion_cnn.keras",
+     "models/emotion_cnn_fast.keras"),
+    ("reports/benchmarks/video.json", "models/emotion_cnn_fast.keras",  # video's default
+     "models/emotion_cnn.keras")])
+def test_a_benchmark_of_the_shipped_model_marks_its_record_made(project, name, role_model,
+                                                                 other_model):
     from emotion_classification.training.provenance import record_measurement
 
-    name = "reports/benchmarks/video.json"
     provenance = read_provenance(project / PROVENANCE_PATH)
-    provenance["files"][name]["status"] = "not re-measured"
+    provenance["files"][name] = {**provenance["files"].get(name, {}), "source": other_model,
+                                 "source_sha256": "0" * 64, "status": "not re-measured"}
     (project / PROVENANCE_PATH).write_text(json.dumps(provenance))
-    other = project / "models/emotion_cnn_fast.keras"
-    assert not record_measurement(project / name, other, project)  # another model measured
-    assert not record_measurement(project / "outputs/video.json", project / "models/emotion_cnn.keras",
+    assert not record_measurement(project / name, project / other_model, project)  # another model
+    assert not record_measurement(project / "outputs/record.json", project / role_model,
                                   project)  # not a committed record
     assert read_provenance(project / PROVENANCE_PATH)["files"][name]["status"] == "not re-measured"
-    assert record_measurement(project / name, project / "models/emotion_cnn.keras", project)
+    assert record_measurement(project / name, project / role_model, project)
     entry = read_provenance(project / PROVENANCE_PATH)["files"][name]
     assert entry["status"] == "made"
-    assert entry["source_sha256"] == sha(project / "models/emotion_cnn.keras")
+    assert entry["source"] == role_model
+    assert entry["source_sha256"] == sha(project / role_model)

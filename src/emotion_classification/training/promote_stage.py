@@ -27,7 +27,6 @@ from emotion_classification.training.provenance import (
     EVALUATION_FIGURES,
     EXPORT_REPORT,
     MADE,
-    MEASURED_ELSEWHERE,
     NOT_RE_MEASURED,
     PEERS_COMMAND,
     PEERS_REPORT,
@@ -35,6 +34,7 @@ from emotion_classification.training.provenance import (
     STUDY_VIDEO,
     VIDEO_OUTPUTS,
     exported_files,
+    measured_elsewhere,
     model_path,
 )
 from emotion_classification.training.run_records import HISTORY_FILE, MODEL_FILE
@@ -214,14 +214,13 @@ def stage_benchmarks(stage: Stage) -> None:
     """Benchmark records of the previous model, marked not re-measured for the new one."""
     from emotion_classification.evaluation.tables import NOT_RE_MEASURED as KEY
 
-    if stage.role == "accurate":
-        for name, command in MEASURED_ELSEWHERE.items():
-            if (stage.root / name).is_file():
-                before = json.loads((stage.root / name).read_text(encoding="utf-8"))
-                before = before.get("measured_with_previous_model", before)
-                write_json(stage.path(name), {KEY: marker(stage, command),
-                                              "measured_with_previous_model": before})
-                stage.statuses[name] = NOT_RE_MEASURED
+    for name, command in measured_elsewhere(stage.role).items():
+        if (stage.root / name).is_file():
+            before = json.loads((stage.root / name).read_text(encoding="utf-8"))
+            before = before.get("measured_with_previous_model", before)
+            write_json(stage.path(name), {KEY: marker(stage, command),
+                                          "measured_with_previous_model": before})
+            stage.statuses[name] = NOT_RE_MEASURED
     peers = stage.root / PEERS_REPORT
     if peers.is_file():
         stage_peers(stage, json.loads(peers.read_text(encoding="utf-8")), KEY)

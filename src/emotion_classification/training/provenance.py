@@ -40,14 +40,17 @@ EVALUATION_FIGURES = ("confusion_matrix.png", "test_gallery.png", "confident_mis
 CURVES_FIGURE = Path(CURVES_FILE).name
 GROUP_PHOTO_FIGURES = ("group_photo.png", "group_photo_panel.png")
 EXPORT_REPORT = "reports/benchmarks/export.json"
-#: Benchmark records measured with the accurate model that promote does not measure again.
-MEASURED_ELSEWHERE = {"reports/benchmarks/inference.json": "python scripts/benchmark_inference.py",
-                      "reports/benchmarks/pipeline_gap.json":
-                          "python scripts/benchmark_pipeline_gap.py",
-                      "reports/benchmarks/video.json": "python scripts/benchmark_video.py",
-                      "reports/benchmarks/streaming.json": "python scripts/benchmark_streaming.py",
-                      "reports/benchmarks/uncertainty.json":
-                          "python scripts/benchmark_uncertainty.py"}
+#: Benchmark records measured with the accurate model that promote does not measure again,
+#: and the command that measures each.
+ACCURATE_BENCHMARKS = {"reports/benchmarks/inference.json": "python scripts/benchmark_inference.py",
+                       "reports/benchmarks/pipeline_gap.json":
+                           "python scripts/benchmark_pipeline_gap.py",
+                       "reports/benchmarks/streaming.json":
+                           "python scripts/benchmark_streaming.py",
+                       "reports/benchmarks/uncertainty.json":
+                           "python scripts/benchmark_uncertainty.py"}
+#: The video benchmark, measured with video's default model.
+VIDEO_BENCHMARK = {"reports/benchmarks/video.json": "python scripts/benchmark_video.py"}
 PEERS_REPORT = "reports/benchmarks/peers.json"
 PEERS_COMMAND = "python scripts/benchmark_peers.py"
 #: The video command's outputs for the study's clip, made with its default model.
@@ -86,10 +89,19 @@ def derived_files(role: str) -> list[str]:
     if role == "accurate":
         files += [f"{figures}/{GRAD_CAM_FIGURE}",
                   *(f"{figures}/{name}" for name in GROUP_PHOTO_FIGURES),
-                  EXPORT_REPORT, PEERS_REPORT, *MEASURED_ELSEWHERE]
+                  EXPORT_REPORT, PEERS_REPORT]
     if role == VIDEO_MODEL_ALIAS:
         files += VIDEO_OUTPUTS
-    return files
+    return files + list(measured_elsewhere(role))
+
+
+def measured_elsewhere(role: str) -> dict[str, str]:
+    """``{record: command}`` for the benchmark records made from a role's model that promote
+    does not measure again (it marks them not re-measured)."""
+    records = dict(ACCURATE_BENCHMARKS) if role == "accurate" else {}
+    if role == VIDEO_MODEL_ALIAS:
+        records.update(VIDEO_BENCHMARK)
+    return records
 
 
 def read_provenance(path: Path) -> dict:
@@ -135,20 +147,23 @@ def stale_files(provenance: dict, root: Path) -> list[str]:
 
 
 def record_measurement(record: Path, model: Path, root: Path) -> bool:
-    """After a benchmark script wrote ``record`` measuring ``model``: when that is the shipped
-    accurate model and the record is one of its derived files, its provenance entry becomes
-    ``made`` from it (replacing promote's ``not re-measured``). True when it did."""
+    """After a benchmark script wrote ``record`` measuring ``model``: when that is a shipped
+    model (accurate or fast) and the record is one of its derived files, the record's
+    provenance entry becomes ``made`` from it (replacing promote's ``not re-measured``). True
+    when it did."""
     from emotion_classification.utils.files import write_json
 
-    shipped = root / model_path("accurate")
     name = record.resolve().relative_to(root.resolve()).as_posix() \
         if record.resolve().is_relative_to(root.resolve()) else None
-    if name not in derived_files("accurate") or not shipped.is_file() \
-            or Path(model).resolve() != shipped.resolve():
+    roles = [role for role in ROLES if name in derived_files(role)
+             and (root / model_path(role)).is_file()
+             and Path(model).resolve() == (root / model_path(role)).resolve()]
+    if not roles:
         return False
+    shipped = root / model_path(roles[0])
     provenance = read_provenance(root / PROVENANCE_PATH)
     provenance.setdefault("about", PROVENANCE_ABOUT)
-    provenance["files"][name] = entry("accurate", sha256(shipped), MADE)
+    provenance["files"][name] = entry(roles[0], sha256(shipped), MADE)
     provenance["files"] = dict(sorted(provenance["files"].items()))
     write_json(root / PROVENANCE_PATH, provenance)
     return True
