@@ -178,10 +178,9 @@ def default_decision(chosen: dict, default_row: dict) -> dict:
                        - default_row["pipeline_accuracy_detected"]), 4)
     dearer = len(chosen["margins"]) > len(default_row["margins"])
     min_gain = EXTRA_VIEWS_MIN_GAIN if dearer else 0.0
-    adopted = bool(gain >= min_gain if dearer else gain > 0)
     return {"rule": "addendum 4", "candidate": {"margins": chosen["margins"],
                                                  "align": chosen["align"]},
-            "gain": gain, "min_gain": min_gain, "adopted": adopted}
+            "gain": gain, "min_gain": min_gain, "adopted": gain > 0 and gain >= min_gain}
 
 
 def geometry_summary(faces) -> dict:

@@ -279,7 +279,7 @@ def framing_gap_target() -> list:
     goal = f"≤ {FRAMING_GAP_GOAL_POINTS:g}"
     measured = bench("pipeline_gap").get("test", {}).get("predict_default")
     if measured is None:
-        return [what, goal, "not re-measured", None]
+        return [what, goal, NOT_RE_MEASURED_CELL, None]
     gap = measured["framing_gap_points"]
     return [what, goal, f"{gap:.2f}", gap <= FRAMING_GAP_GOAL_POINTS]
 

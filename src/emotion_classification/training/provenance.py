@@ -155,15 +155,14 @@ def record_measurement(record: Path, model: Path, root: Path) -> bool:
 
     name = record.resolve().relative_to(root.resolve()).as_posix() \
         if record.resolve().is_relative_to(root.resolve()) else None
-    roles = [role for role in ROLES if name in derived_files(role)
-             and (root / model_path(role)).is_file()
-             and Path(model).resolve() == (root / model_path(role)).resolve()]
-    if not roles:
+    role = next((role for role in ROLES if name in derived_files(role)
+                 and (root / model_path(role)).is_file()
+                 and Path(model).resolve() == (root / model_path(role)).resolve()), None)
+    if role is None:
         return False
-    shipped = root / model_path(roles[0])
     provenance = read_provenance(root / PROVENANCE_PATH)
     provenance.setdefault("about", PROVENANCE_ABOUT)
-    provenance["files"][name] = entry(roles[0], sha256(shipped), MADE)
+    provenance["files"][name] = entry(role, sha256(root / model_path(role)), MADE)
     provenance["files"] = dict(sorted(provenance["files"].items()))
     write_json(root / PROVENANCE_PATH, provenance)
     return True
